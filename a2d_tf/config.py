@@ -1,0 +1,331 @@
+"""Experiment configuration: frozen dataclasses and named presets.
+
+One `ExperimentConfig` flows one way through the library: CLIs build it from a
+preset plus `--override=section.field=value` strings, every run writes the
+resolved config as JSON next to its outputs, and components receive it as a
+JSON-able dict (`to_dict` / `from_dict`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+  """Data and featurization settings.
+
+  Attributes:
+    max_passage_len: Passage tokens kept; longer passages are truncated and
+      training examples whose answer falls outside are skipped and counted.
+    max_question_len: Question tokens kept.
+    max_word_len: Characters kept per token for the character encoder.
+    min_word_count: Minimum training-split count for a word to enter the word
+      vocabulary.
+    min_char_count: Minimum training-split count for a character.
+    lowercase_words: Whether word ids are looked up on lowercased tokens.
+    num_shards: Number of TFRecord shards written per split.
+    bucket_boundaries: Passage-length boundaries for length bucketing in the
+      training input function.
+    shuffle_buffer: Shuffle buffer size (examples) for training input.
+    synthetic_train_size: Passages in the embedded corpus' train split.
+    synthetic_dev_size: Passages in the embedded corpus' dev split.
+    synthetic_seed: Seed of the embedded corpus generator.
+  """
+
+  max_passage_len: int = 400
+  max_question_len: int = 50
+  max_word_len: int = 16
+  min_word_count: int = 1
+  min_char_count: int = 1
+  lowercase_words: bool = True
+  num_shards: int = 2
+  bucket_boundaries: tuple[int, ...] = (50, 100, 200, 300)
+  shuffle_buffer: int = 10000
+  synthetic_train_size: int = 600
+  synthetic_dev_size: int = 100
+  synthetic_seed: int = 13
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+  """Reinforced Mnemonic Reader sizes.
+
+  Attributes:
+    word_dim: Word embedding size (300 with GloVe in the paper).
+    char_dim: Character embedding size.
+    char_hidden: Character encoder units (per direction for the BiLSTM, filters
+      for the CNN).
+    char_encoder: "bilstm" or "cnn".
+    hidden: Hidden units per direction of every BiLSTM (100 in the paper).
+    aligner_hops: Iterative aligner hops T (3 in the paper).
+    pointer_hops: Memory-based answer pointer hops L (2 in the paper).
+    dropout: Dropout rate on layer inputs.
+    variational_dropout: Use the same dropout mask over time for LSTM inputs.
+    max_answer_len: Longest span (tokens) the decoder returns.
+  """
+
+  word_dim: int = 64
+  char_dim: int = 16
+  char_hidden: int = 16
+  char_encoder: str = "cnn"
+  hidden: int = 48
+  aligner_hops: int = 2
+  pointer_hops: int = 2
+  dropout: float = 0.1
+  variational_dropout: bool = True
+  max_answer_len: int = 15
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  """Optimization settings shared by teachers and the student.
+
+  Attributes:
+    batch_size: Global batch size (per-replica size is derived).
+    epochs: Training epochs.
+    learning_rate: Adam learning rate.
+    clipnorm: Global gradient-norm clipping.
+    seed: Base seed; teacher k uses `seed + k`.
+    distribution: "default", "mirrored", "multi_worker" or "tpu".
+    mixed_precision: "", "mixed_bfloat16" or "mixed_float16".
+    jit_compile: Compile the train step with XLA.
+    steps_per_execution: Keras steps per compiled call.
+  """
+
+  batch_size: int = 32
+  epochs: int = 4
+  learning_rate: float = 2e-3
+  clipnorm: float = 5.0
+  seed: int = 1
+  distribution: str = "default"
+  mixed_precision: str = ""
+  jit_compile: bool = False
+  steps_per_execution: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class TeacherConfig:
+  """The teacher ensemble.
+
+  Attributes:
+    num_teachers: K, the ensemble size (12 in the paper).
+    top_k: Spans per teacher considered for the confusing answer (4).
+  """
+
+  num_teachers: int = 3
+  top_k: int = 4
+
+
+@dataclasses.dataclass(frozen=True)
+class DistillConfig:
+  """A2D loss weights and ablation switches.
+
+  Attributes:
+    temperature: tau; teacher and student distributions are softened by it
+      and KD is weighted by tau**2.
+    ans_weight: gamma, the weight of the confusing-answer hinge loss.
+    att_weight: delta, the weight of the attention-matching loss.
+    use_kd: Include the KD term (False is the -KD ablation).
+    use_ans: Include the ANS term (False is the -ANS ablation).
+    use_att: Include the ATT term (False is the -ATT ablation).
+    stagewise: Train attention first (`warmup_epochs` epochs of ATT only),
+      then the remaining terms, instead of joint training.
+    warmup_epochs: Attention warm-up epochs for stage-wise training.
+  """
+
+  temperature: float = 2.0
+  ans_weight: float = 0.3
+  att_weight: float = 0.1
+  use_kd: bool = True
+  use_ans: bool = True
+  use_att: bool = True
+  stagewise: bool = False
+  warmup_epochs: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportConfig:
+  """Serving export.
+
+  Attributes:
+    version: Integer version folder under `serving/` for TF Serving.
+  """
+
+  version: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentConfig:
+  """Everything one a2d run needs.
+
+  Attributes:
+    data: Data and featurization settings.
+    model: Reader architecture sizes.
+    train: Optimization settings.
+    teacher: Teacher ensemble settings.
+    distill: Distillation loss settings.
+    export: Serving export settings.
+  """
+
+  data: DataConfig = dataclasses.field(default_factory=DataConfig)
+  model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+  train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+  teacher: TeacherConfig = dataclasses.field(default_factory=TeacherConfig)
+  distill: DistillConfig = dataclasses.field(default_factory=DistillConfig)
+  export: ExportConfig = dataclasses.field(default_factory=ExportConfig)
+
+  def to_dict(self) -> dict[str, Any]:
+    """Returns the config as JSON-able primitives."""
+    return json.loads(json.dumps(dataclasses.asdict(self)))
+
+  def to_json(self) -> str:
+    return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+  @classmethod
+  def from_dict(cls, values: dict[str, Any]) -> ExperimentConfig:
+    """Builds a config from `to_dict` output; unknown keys are an error."""
+    sections = {}
+    for field in dataclasses.fields(cls):
+      section_cls = field.default_factory
+      given = dict(values.get(field.name, {}))
+      known = {f.name: f for f in dataclasses.fields(section_cls)}
+      unknown = set(given) - set(known)
+      if unknown:
+        raise ValueError(
+            f"Unknown config field(s) {sorted(unknown)} in section "
+            f"'{field.name}'."
+        )
+      for name, value in given.items():
+        if isinstance(value, list):
+          given[name] = tuple(value)
+      sections[field.name] = section_cls(**given)
+    extra = set(values) - {f.name for f in dataclasses.fields(cls)}
+    if extra:
+      raise ValueError(f"Unknown config section(s) {sorted(extra)}.")
+    return cls(**sections)
+
+
+PRESETS: dict[str, ExperimentConfig] = {
+    # Unit and end-to-end tests: seconds per model on 2 cores.
+    "tiny": ExperimentConfig(
+        data=DataConfig(
+            max_passage_len=120,
+            max_question_len=24,
+            max_word_len=12,
+            num_shards=1,
+            bucket_boundaries=(40, 80),
+            shuffle_buffer=1000,
+            synthetic_train_size=120,
+            synthetic_dev_size=24,
+        ),
+        model=ModelConfig(
+            word_dim=24,
+            char_dim=8,
+            char_hidden=8,
+            hidden=16,
+            aligner_hops=2,
+            pointer_hops=2,
+            dropout=0.0,
+        ),
+        train=TrainConfig(batch_size=16, epochs=2, learning_rate=3e-3),
+        teacher=TeacherConfig(num_teachers=2),
+    ),
+    # The CPU default of the local runner: minutes on 2 cores.
+    "small": ExperimentConfig(),
+    # The published RMR / A2D settings (GloVe 300-d, 100 units, T=3, L=2).
+    "paper": ExperimentConfig(
+        data=DataConfig(
+            max_passage_len=400,
+            max_question_len=50,
+            max_word_len=16,
+            num_shards=8,
+            bucket_boundaries=(100, 150, 200, 250, 300),
+        ),
+        model=ModelConfig(
+            word_dim=300,
+            char_dim=50,
+            char_hidden=50,
+            char_encoder="bilstm",
+            hidden=100,
+            aligner_hops=3,
+            pointer_hops=2,
+            dropout=0.3,
+        ),
+        train=TrainConfig(batch_size=32, epochs=20, learning_rate=8e-4),
+        teacher=TeacherConfig(num_teachers=12),
+    ),
+}
+
+
+def _parse_value(raw: str, current: Any) -> Any:
+  if isinstance(current, bool):
+    lowered = raw.strip().lower()
+    if lowered in ("true", "1", "yes"):
+      return True
+    if lowered in ("false", "0", "no"):
+      return False
+    raise ValueError(f"expected a boolean, got {raw!r}")
+  if isinstance(current, int):
+    return int(raw)
+  if isinstance(current, float):
+    return float(raw)
+  if isinstance(current, tuple):
+    return tuple(int(x) for x in raw.split(",") if x.strip())
+  return raw
+
+
+def apply_overrides(
+    config: ExperimentConfig, overrides: list[str] | tuple[str, ...]
+) -> ExperimentConfig:
+  """Applies `section.field=value` strings with `dataclasses.replace`.
+
+  Args:
+    config: The base config.
+    overrides: Strings such as `distill.temperature=3`.
+
+  Returns:
+    A new config.
+
+  Raises:
+    ValueError: On a malformed override, an unknown section or field, or a
+      value that does not parse as the field's type.
+  """
+  for override in overrides:
+    if "=" not in override or "." not in override.split("=", 1)[0]:
+      raise ValueError(
+          f"Bad override {override!r}: expected section.field=value, "
+          "e.g. distill.temperature=3."
+      )
+    key, raw = override.split("=", 1)
+    section_name, field_name = key.strip().split(".", 1)
+    if section_name not in {f.name for f in dataclasses.fields(config)}:
+      raise ValueError(
+          f"Bad override {override!r}: unknown section {section_name!r}."
+      )
+    section = getattr(config, section_name)
+    if field_name not in {f.name for f in dataclasses.fields(section)}:
+      raise ValueError(
+          f"Bad override {override!r}: section {section_name!r} has no "
+          f"field {field_name!r}."
+      )
+    try:
+      value = _parse_value(raw, getattr(section, field_name))
+    except ValueError as e:
+      raise ValueError(f"Bad override {override!r}: {e}") from None
+    section = dataclasses.replace(section, **{field_name: value})
+    config = dataclasses.replace(config, **{section_name: section})
+  return config
+
+
+def get_config(
+    preset: str = "small", overrides: list[str] | tuple[str, ...] = ()
+) -> ExperimentConfig:
+  """Returns a named preset with overrides applied."""
+  if preset not in PRESETS:
+    raise ValueError(
+        f"Unknown preset {preset!r}; choose one of {sorted(PRESETS)}."
+    )
+  return apply_overrides(PRESETS[preset], overrides)

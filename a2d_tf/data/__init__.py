@@ -1,0 +1,1 @@
+"""Readers, tokenization, features and tf.data input for a2d."""

@@ -1,0 +1,1 @@
+"""Keras layers of the Reinforced Mnemonic Reader."""

@@ -1,0 +1,1 @@
+"""Evaluation metrics: SQuAD EM/F1, adversarial worst case, NarrativeQA."""

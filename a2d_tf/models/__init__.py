@@ -1,0 +1,1 @@
+"""The RMR reader and the A2D student."""
