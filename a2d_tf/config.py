@@ -195,8 +195,8 @@ class ExperimentConfig:
       unknown = set(given) - set(known)
       if unknown:
         raise ValueError(
-            f"Unknown config field(s) {sorted(unknown)} in section "
-            f"'{field.name}'."
+          f"Unknown config field(s) {sorted(unknown)} in section "
+          f"'{field.name}'."
         )
       for name, value in given.items():
         if isinstance(value, list):
@@ -209,54 +209,54 @@ class ExperimentConfig:
 
 
 PRESETS: dict[str, ExperimentConfig] = {
-    # Unit and end-to-end tests: seconds per model on 2 cores.
-    "tiny": ExperimentConfig(
-        data=DataConfig(
-            max_passage_len=120,
-            max_question_len=24,
-            max_word_len=12,
-            num_shards=1,
-            bucket_boundaries=(40, 80),
-            shuffle_buffer=1000,
-            synthetic_train_size=120,
-            synthetic_dev_size=24,
-        ),
-        model=ModelConfig(
-            word_dim=24,
-            char_dim=8,
-            char_hidden=8,
-            hidden=16,
-            aligner_hops=2,
-            pointer_hops=2,
-            dropout=0.0,
-        ),
-        train=TrainConfig(batch_size=16, epochs=2, learning_rate=3e-3),
-        teacher=TeacherConfig(num_teachers=2),
+  # Unit and end-to-end tests: seconds per model on 2 cores.
+  "tiny": ExperimentConfig(
+    data=DataConfig(
+      max_passage_len=120,
+      max_question_len=24,
+      max_word_len=12,
+      num_shards=1,
+      bucket_boundaries=(40, 80),
+      shuffle_buffer=1000,
+      synthetic_train_size=120,
+      synthetic_dev_size=24,
     ),
-    # The CPU default of the local runner: minutes on 2 cores.
-    "small": ExperimentConfig(),
-    # The published RMR / A2D settings (GloVe 300-d, 100 units, T=3, L=2).
-    "paper": ExperimentConfig(
-        data=DataConfig(
-            max_passage_len=400,
-            max_question_len=50,
-            max_word_len=16,
-            num_shards=8,
-            bucket_boundaries=(100, 150, 200, 250, 300),
-        ),
-        model=ModelConfig(
-            word_dim=300,
-            char_dim=50,
-            char_hidden=50,
-            char_encoder="bilstm",
-            hidden=100,
-            aligner_hops=3,
-            pointer_hops=2,
-            dropout=0.3,
-        ),
-        train=TrainConfig(batch_size=32, epochs=20, learning_rate=8e-4),
-        teacher=TeacherConfig(num_teachers=12),
+    model=ModelConfig(
+      word_dim=24,
+      char_dim=8,
+      char_hidden=8,
+      hidden=16,
+      aligner_hops=2,
+      pointer_hops=2,
+      dropout=0.0,
     ),
+    train=TrainConfig(batch_size=16, epochs=2, learning_rate=3e-3),
+    teacher=TeacherConfig(num_teachers=2),
+  ),
+  # The CPU default of the local runner: minutes on 2 cores.
+  "small": ExperimentConfig(),
+  # The published RMR / A2D settings (GloVe 300-d, 100 units, T=3, L=2).
+  "paper": ExperimentConfig(
+    data=DataConfig(
+      max_passage_len=400,
+      max_question_len=50,
+      max_word_len=16,
+      num_shards=8,
+      bucket_boundaries=(100, 150, 200, 250, 300),
+    ),
+    model=ModelConfig(
+      word_dim=300,
+      char_dim=50,
+      char_hidden=50,
+      char_encoder="bilstm",
+      hidden=100,
+      aligner_hops=3,
+      pointer_hops=2,
+      dropout=0.3,
+    ),
+    train=TrainConfig(batch_size=32, epochs=20, learning_rate=8e-4),
+    teacher=TeacherConfig(num_teachers=12),
+  ),
 }
 
 
@@ -278,7 +278,7 @@ def _parse_value(raw: str, current: Any) -> Any:
 
 
 def apply_overrides(
-    config: ExperimentConfig, overrides: list[str] | tuple[str, ...]
+  config: ExperimentConfig, overrides: list[str] | tuple[str, ...]
 ) -> ExperimentConfig:
   """Applies `section.field=value` strings with `dataclasses.replace`.
 
@@ -296,20 +296,20 @@ def apply_overrides(
   for override in overrides:
     if "=" not in override or "." not in override.split("=", 1)[0]:
       raise ValueError(
-          f"Bad override {override!r}: expected section.field=value, "
-          "e.g. distill.temperature=3."
+        f"Bad override {override!r}: expected section.field=value, "
+        "e.g. distill.temperature=3."
       )
     key, raw = override.split("=", 1)
     section_name, field_name = key.strip().split(".", 1)
     if section_name not in {f.name for f in dataclasses.fields(config)}:
       raise ValueError(
-          f"Bad override {override!r}: unknown section {section_name!r}."
+        f"Bad override {override!r}: unknown section {section_name!r}."
       )
     section = getattr(config, section_name)
     if field_name not in {f.name for f in dataclasses.fields(section)}:
       raise ValueError(
-          f"Bad override {override!r}: section {section_name!r} has no "
-          f"field {field_name!r}."
+        f"Bad override {override!r}: section {section_name!r} has no "
+        f"field {field_name!r}."
       )
     try:
       value = _parse_value(raw, getattr(section, field_name))
@@ -321,11 +321,11 @@ def apply_overrides(
 
 
 def get_config(
-    preset: str = "small", overrides: list[str] | tuple[str, ...] = ()
+  preset: str = "small", overrides: list[str] | tuple[str, ...] = ()
 ) -> ExperimentConfig:
   """Returns a named preset with overrides applied."""
   if preset not in PRESETS:
     raise ValueError(
-        f"Unknown preset {preset!r}; choose one of {sorted(PRESETS)}."
+      f"Unknown preset {preset!r}; choose one of {sorted(PRESETS)}."
     )
   return apply_overrides(PRESETS[preset], overrides)

@@ -21,10 +21,10 @@ def mask_logits(logits: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
 
 
 def masked_softmax(
-    logits: tf.Tensor,
-    mask: tf.Tensor,
-    axis: int = -1,
-    temperature: float = 1.0,
+  logits: tf.Tensor,
+  mask: tf.Tensor,
+  axis: int = -1,
+  temperature: float = 1.0,
 ) -> tf.Tensor:
   """Softmax of `logits / temperature` over valid positions only.
 

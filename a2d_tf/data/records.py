@@ -9,12 +9,12 @@ class DataError(ValueError):
   """Bad input data; the message names the file, record id and field."""
 
   def __init__(
-      self,
-      message: str,
-      *,
-      path: str = "",
-      record_id: str = "",
-      field: str = "",
+    self,
+    message: str,
+    *,
+    path: str = "",
+    record_id: str = "",
+    field: str = "",
   ):
     where = []
     if path:
