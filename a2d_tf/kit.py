@@ -8,6 +8,8 @@ it that a pipeline needs:
   with upstream outputs and parameters returns a `Node` of a pipeline, as a TFX
   component constructor does.
 * `Pipeline`: an ordered list of nodes; `LocalDagRunner` runs it.
+* An input type ending in `*` (e.g. `"Model*"`) takes a list of channels,
+  as the K teacher models feeding the knowledge step.
 * Artifacts are directories `<root>/<node_id>/<key>/<fingerprint>/` holding a
   `metadata.json` (type, producer, parameters, fingerprint, counts). A node's
   fingerprint hashes its code version (the component's source and the a2d_tf
@@ -95,7 +97,7 @@ class Node:
 
   id: str
   component: Component
-  inputs: dict[str, Channel]
+  inputs: dict[str, Channel | list[Channel]]
   params: dict[str, Any]
 
   @property
@@ -125,17 +127,25 @@ class Component:
     params = {}
     for key, value in kwargs.items():
       if key in self.inputs:
-        if not isinstance(value, Channel):
+        declared = self.inputs[key]
+        many = declared.endswith("*")
+        channels = value if many else [value]
+        if many and not isinstance(value, (list, tuple)):
           raise TypeError(
-            f"{self.name}: input {key!r} must be an upstream output "
-            f"channel, got {type(value).__name__}."
+            f"{self.name}: input {key!r} takes a list of channels."
           )
-        if value.type_name != self.inputs[key]:
-          raise TypeError(
-            f"{self.name}: input {key!r} expects {self.inputs[key]}, got "
-            f"{value.type_name}."
-          )
-        inputs[key] = value
+        for channel in channels:
+          if not isinstance(channel, Channel):
+            raise TypeError(
+              f"{self.name}: input {key!r} must be an upstream output "
+              f"channel, got {type(channel).__name__}."
+            )
+          if channel.type_name != declared.rstrip("*"):
+            raise TypeError(
+              f"{self.name}: input {key!r} expects {declared.rstrip('*')}, "
+              f"got {channel.type_name}."
+            )
+        inputs[key] = list(value) if many else value
       elif key in self.params:
         _check_primitive(self.name, key, value)
         params[key] = value
@@ -218,7 +228,7 @@ class Pipeline:
     for node in self.nodes:
       if node.id in seen:
         raise ValueError(f"Duplicate node id {node.id!r}.")
-      for channel in node.inputs.values():
+      for channel in _channels(node.inputs):
         if channel.node_id not in seen:
           raise ValueError(
             f"Node {node.id!r} reads {channel.node_id!r}, which does not "
@@ -282,9 +292,12 @@ class LocalDagRunner:
     total = len(pipeline.nodes)
     for index, node in enumerate(pipeline.nodes, 1):
       inputs = {
-        key: results[ch.node_id][ch.key] for key, ch in node.inputs.items()
+        key: [results[c.node_id][c.key] for c in value]
+        if isinstance(value, list)
+        else results[value.node_id][value.key]
+        for key, value in node.inputs.items()
       }
-      fp = fingerprint(node, {k: a.fingerprint for k, a in inputs.items()})
+      fp = fingerprint(node, _fingerprints(inputs))
       cached = {}
       for key in node.component.outputs:
         artifact = _read_artifact(self.output_uri(node.id, key, fp))
@@ -326,7 +339,7 @@ class LocalDagRunner:
         "code_version": node.component.code_version,
         "fingerprint": fp,
         "parameters": node.params,
-        "inputs": {k: a.uri for k, a in inputs.items()},
+        "inputs": _uris(inputs),
         "counts": out.counts,
       }
       with open(out.path(METADATA_FILE), "w", encoding="utf-8") as f:
@@ -341,6 +354,27 @@ class LocalDagRunner:
       published[key] = Artifact(out.type_name, final, fp, meta)
     shutil.rmtree(work, ignore_errors=True)
     return published
+
+
+def _channels(inputs: dict[str, Channel | list[Channel]]) -> list[Channel]:
+  flat = []
+  for value in inputs.values():
+    flat.extend(value if isinstance(value, list) else [value])
+  return flat
+
+
+def _fingerprints(inputs: dict[str, Any]) -> dict[str, Any]:
+  return {
+    k: [a.fingerprint for a in v] if isinstance(v, list) else v.fingerprint
+    for k, v in inputs.items()
+  }
+
+
+def _uris(inputs: dict[str, Any]) -> dict[str, Any]:
+  return {
+    k: [a.uri for a in v] if isinstance(v, list) else v.uri
+    for k, v in inputs.items()
+  }
 
 
 def _format_counts(artifacts: dict[str, Artifact]) -> str:

@@ -107,3 +107,26 @@ def test_wiring_errors_are_clear():
   late = add(numbers=gen.outputs["numbers"], scale=1.0)
   with pytest.raises(ValueError, match="does not run before it"):
     kit.Pipeline("p", [late, gen])
+
+
+@kit.component(inputs={"parts": "Numbers*"}, outputs={"total": "Total"})
+def gather(parts: list, total: kit.OutputArtifact):
+  values = []
+  for part in parts:
+    with open(part.path("data.json")) as f:
+      values.extend(json.load(f))
+  with open(total.path("total.json"), "w") as f:
+    json.dump(sum(values), f)
+
+
+def test_list_input_gathers_many_upstream_outputs(tmp_path):
+  first = produce(count=3).with_id("first")
+  second = produce(count=4).with_id("second")
+  both = gather(parts=[first.outputs["numbers"], second.outputs["numbers"]])
+  results = kit.LocalDagRunner(str(tmp_path)).run(
+    kit.Pipeline("p", [first, second, both])
+  )
+  with open(results["gather"]["total"].path("total.json")) as f:
+    assert json.load(f) == 3 + 6
+  with pytest.raises(TypeError, match="takes a list"):
+    gather(parts=first.outputs["numbers"])
