@@ -1,0 +1,184 @@
+r"""Evaluates predictions, compatible with the official SQuAD v1.1 script.
+
+Usage:
+  python -m a2d_tf.evaluate DATASET_FILE PREDICTION_FILE [--task=squad]
+
+DATASET_FILE is a SQuAD-format JSON file (`{"version": .., "data": [..]}`),
+PREDICTION_FILE a JSON object mapping question id to answer text. The scores
+are printed as one JSON object on stdout, as the official script prints them:
+`{"exact_match": .., "f1": ..}` for `--task=squad`; `--task=adversarial`
+adds `num_original` and `num_variants` and reports the worst case over each
+original question and its adversarial variants.
+
+Questions without a prediction score 0 and are reported on stderr. Bad input
+ends with a one-line error on stderr and exit status 1.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from absl import app, flags
+
+from a2d_tf.data.records import DataError
+from a2d_tf.metrics import adversarial, squad
+
+EXPECTED_VERSION = "1.1"
+TASKS = ("squad", "adversarial")
+_MAX_LISTED_IDS = 5
+
+_TASK = flags.DEFINE_enum(
+  "task",
+  "squad",
+  list(TASKS),
+  "squad: official SQuAD v1.1 EM/F1. adversarial: worst case over each "
+  "original question and its AddSent/AddOneSent variants.",
+)
+
+
+class InputError(Exception):
+  """A problem with the command-line input, reported as one line."""
+
+
+def _read_json(path: str, what: str) -> Any:
+  try:
+    with open(path, encoding="utf-8") as f:
+      return json.load(f)
+  except OSError as e:
+    raise InputError(
+      f"cannot read {what} file {path}: {e.strerror or e}"
+    ) from e
+  except UnicodeDecodeError as e:
+    raise InputError(f"{what} file {path} is not UTF-8: {e.reason}") from e
+  except json.JSONDecodeError as e:
+    raise InputError(
+      f"{what} file {path} is not valid JSON: {e.msg} at line {e.lineno} "
+      f"column {e.colno}"
+    ) from e
+
+
+def load_dataset(path: str) -> tuple[list[Any], str | None]:
+  """Reads a SQuAD-format dataset file.
+
+  Args:
+    path: The dataset JSON file.
+
+  Returns:
+    The `data` list and the file's `version` (None when absent).
+
+  Raises:
+    InputError: The file cannot be read, is not JSON, or has no `data` list.
+  """
+  dataset_json = _read_json(path, "dataset")
+  if not isinstance(dataset_json, dict) or "data" not in dataset_json:
+    raise InputError(f"dataset file {path} has no top-level 'data' field")
+  data = dataset_json["data"]
+  if not isinstance(data, list):
+    raise InputError(
+      f"dataset file {path}: 'data' must be a list, got {type(data).__name__}"
+    )
+  version = dataset_json.get("version")
+  return data, None if version is None else str(version)
+
+
+def load_predictions(path: str) -> dict[str, str]:
+  """Reads a predictions file: a JSON object of question id -> answer text.
+
+  Args:
+    path: The predictions JSON file.
+
+  Returns:
+    The predictions.
+
+  Raises:
+    InputError: The file cannot be read, is not JSON, is not an object, or a
+      value is not a string.
+  """
+  predictions = _read_json(path, "prediction")
+  if not isinstance(predictions, dict):
+    raise InputError(
+      f"prediction file {path} must hold a JSON object of id -> answer "
+      f"text, got {type(predictions).__name__}"
+    )
+  for qid, text in predictions.items():
+    if not isinstance(text, str):
+      raise InputError(
+        f"prediction file {path}: the prediction for {qid!r} must be a "
+        f"string, got {type(text).__name__}"
+      )
+  return predictions
+
+
+def run(
+  task: str, data: Sequence[Any], predictions: dict[str, str]
+) -> tuple[dict[str, Any], tuple[str, ...]]:
+  """Evaluates one task.
+
+  Args:
+    task: One of `TASKS`.
+    data: The dataset's `data` list.
+    predictions: Question id -> answer text.
+
+  Returns:
+    The scores to print and the ids of questions without a prediction.
+
+  Raises:
+    DataError: The dataset is malformed.
+    ValueError: Unknown task.
+  """
+  if task == "squad":
+    result = squad.evaluate_with_details(data, predictions)
+  elif task == "adversarial":
+    result = adversarial.evaluate_adversarial_with_details(data, predictions)
+  else:
+    raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
+  return result.summary(), result.missing_ids
+
+
+def _report_missing(missing_ids: Sequence[str]) -> None:
+  if not missing_ids:
+    return
+  listed = ", ".join(missing_ids[:_MAX_LISTED_IDS])
+  more = ", ..." if len(missing_ids) > _MAX_LISTED_IDS else ""
+  print(
+    f"{len(missing_ids)} unanswered question(s) will receive score 0: "
+    f"{listed}{more}",
+    file=sys.stderr,
+  )
+
+
+def main(argv: Sequence[str]) -> int:
+  if len(argv) != 3:
+    print(
+      "usage: python -m a2d_tf.evaluate DATASET_FILE PREDICTION_FILE "
+      f"[--task={'|'.join(TASKS)}]",
+      file=sys.stderr,
+    )
+    return 2
+  dataset_path, prediction_path = argv[1], argv[2]
+  try:
+    data, version = load_dataset(dataset_path)
+    if version != EXPECTED_VERSION:
+      print(
+        f"Evaluation expects v-{EXPECTED_VERSION}, but got dataset with "
+        f"v-{version}",
+        file=sys.stderr,
+      )
+    predictions = load_predictions(prediction_path)
+    scores, missing_ids = run(_TASK.value, data, predictions)
+  except InputError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 1
+  except DataError as e:
+    print(f"error: dataset file {dataset_path}: {e}", file=sys.stderr)
+    return 1
+  _report_missing(missing_ids)
+  print(json.dumps(scores))
+  return 0
+
+
+if __name__ == "__main__":
+  app.run(main)
