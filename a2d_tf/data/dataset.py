@@ -1,0 +1,152 @@
+"""The tf.data input function over feature-spec TFRecords.
+
+`make_dataset` yields ONE flat dict per batch, padded to the batch's longest
+question and passage:
+
+- `question_ids` int32 `[batch, question_len]`,
+  `passage_ids` int32 `[batch, passage_len]`,
+- `question_chars` int32 `[batch, question_len, max_word_len]`,
+  `passage_chars` int32 `[batch, passage_len, max_word_len]`,
+- `passage_em` float32 `[batch, passage_len, 2]`,
+- `question_len`, `passage_len`, `start`, `end` int32 `[batch]`,
+- with `with_metadata=True` also `id` string `[batch]` and
+  `passage_char_starts`, `passage_char_ends` int32 `[batch, passage_len]`,
+- plus the keys added through `extra_spec` / `extra_parse` (zero-padded).
+
+Padding is zeros; build masks from `question_len` / `passage_len`, never from
+zero ids. Training input is shuffled (deterministically when `seed` is set)
+and batched by passage-length buckets; evaluation input keeps file order.
+Neither repeats: iterate once per epoch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import tensorflow as tf
+
+from a2d_tf.config import DataConfig
+from a2d_tf.data import features
+from a2d_tf.data.records import DataError
+
+__all__ = ["count_examples", "list_files", "make_dataset"]
+
+_COMPRESSION = "GZIP"
+# Files read at once by the training input.
+_CYCLE_LENGTH = 4
+
+
+def list_files(file_pattern: str) -> list[str]:
+  """Sorted files matching `file_pattern`.
+
+  Raises:
+    DataError: If nothing matches.
+  """
+  files = sorted(tf.io.gfile.glob(file_pattern))
+  if not files:
+    raise DataError("no TFRecord files match this pattern", path=file_pattern)
+  return files
+
+
+def count_examples(file_pattern: str) -> int:
+  """Number of serialized examples in the files matching `file_pattern`."""
+  dataset = tf.data.TFRecordDataset(
+    list_files(file_pattern), compression_type=_COMPRESSION
+  )
+  return int(
+    dataset.reduce(tf.constant(0, tf.int64), lambda count, _: count + 1)
+  )
+
+
+def make_dataset(
+  file_pattern: str,
+  data_config: DataConfig,
+  batch_size: int,
+  training: bool,
+  seed: int | None = None,
+  with_metadata: bool = False,
+  extra_spec: Mapping[str, features.FeatureType] | None = None,
+  extra_parse: features.ExtraParse | None = None,
+  drop_remainder: bool = False,
+) -> tf.data.Dataset:
+  """Reads feature-spec TFRecords into padded model-input batches.
+
+  Args:
+    file_pattern: Glob of GZIP TFRecord shards (`features.file_pattern`).
+    data_config: `max_word_len` (must match the data), `shuffle_buffer` and
+      `bucket_boundaries` (passage lengths; empty means no bucketing).
+    batch_size: Examples per batch.
+    training: Shuffle files and examples and batch by passage-length buckets
+      (batches hold passages of similar length); otherwise keep order.
+    seed: Shuffle seed; with a seed the order is the same on every run
+      (and still differs between epochs).
+    with_metadata: Also yield `id`, `passage_char_starts` and
+      `passage_char_ends`.
+    extra_spec: `{key: tf.io feature}` of further stored keys to parse in
+      the same call, e.g. the knowledge step's teacher outputs.
+    extra_parse: Optional `fn(values) -> dict` decoding them, where
+      `values` holds the raw `extra_spec` values and the parsed model keys
+      (`question_len`, `passage_len`, ...); its keys are added to each
+      example (see `features.parse_example`). Every added tensor needs a
+      known rank; batching zero-pads each dimension to the batch maximum.
+    drop_remainder: Drop batches smaller than `batch_size` (static batch
+      dimension, e.g. for TPUs).
+
+  Returns:
+    A dataset of flat dicts, documented in this module's docstring.
+
+  Raises:
+    DataError: If no file matches `file_pattern`.
+    TypeError: If `data_config` is not a `DataConfig`.
+    ValueError: If `batch_size` is not positive.
+  """
+  if not isinstance(data_config, DataConfig):
+    raise TypeError(
+      "data_config must be a DataConfig (pass config.data), got "
+      f"{type(data_config).__name__}."
+    )
+  if batch_size < 1:
+    raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+  files = list_files(file_pattern)
+  max_word_len = data_config.max_word_len
+  extra_spec = dict(extra_spec or {})
+
+  def parse(serialized):
+    example = features.parse_example(
+      serialized, max_word_len, extra_spec, extra_parse
+    )
+    if not with_metadata:
+      for key in features.METADATA_KEYS:
+        del example[key]
+    return example
+
+  if training:
+    file_dataset = tf.data.Dataset.from_tensor_slices(files).shuffle(
+      len(files), seed=seed, reshuffle_each_iteration=True
+    )
+    dataset = file_dataset.interleave(
+      lambda path: tf.data.TFRecordDataset(path, compression_type=_COMPRESSION),
+      cycle_length=min(len(files), _CYCLE_LENGTH),
+      num_parallel_calls=tf.data.AUTOTUNE,
+      deterministic=True,
+    )
+    dataset = dataset.shuffle(
+      data_config.shuffle_buffer, seed=seed, reshuffle_each_iteration=True
+    )
+  else:
+    dataset = tf.data.TFRecordDataset(files, compression_type=_COMPRESSION)
+
+  dataset = dataset.map(
+    parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+  )
+  boundaries = list(data_config.bucket_boundaries)
+  if training and boundaries:
+    dataset = dataset.bucket_by_sequence_length(
+      lambda example: example["passage_len"],
+      bucket_boundaries=boundaries,
+      bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
+      drop_remainder=drop_remainder,
+    )
+  else:
+    dataset = dataset.padded_batch(batch_size, drop_remainder=drop_remainder)
+  return dataset.prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,190 @@
+"""Tests of the tf.data input function."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from a2d_tf.config import DataConfig, ExperimentConfig
+from a2d_tf.data import dataset as dataset_lib
+from a2d_tf.data import features
+from a2d_tf.data import vocab as vocab_lib
+from a2d_tf.data.records import Answer, DataError, Record
+
+CONFIG = DataConfig(
+  max_passage_len=40,
+  max_question_len=8,
+  max_word_len=4,
+  num_shards=2,
+  bucket_boundaries=(10,),
+  shuffle_buffer=64,
+)
+MODEL_KEYS = {
+  "question_ids",
+  "passage_ids",
+  "question_chars",
+  "passage_chars",
+  "passage_em",
+  "question_len",
+  "passage_len",
+  "start",
+  "end",
+}
+
+
+def _records():
+  """12 short (3-7 token) and 12 long (20-31 token) passages, interleaved."""
+  records = []
+  for i in range(24):
+    size = 3 + i % 5 if i % 2 == 0 else 20 + i % 12
+    words = [f"w{j}" for j in range(size)]
+    context = " ".join(words)
+    question = " ".join(["what", "is", *words[: 1 + i % 4]]) + "?"
+    records.append(
+      Record(f"q{i:02d}", "t", context, question, (Answer("w1", 3),))
+    )
+  return records
+
+
+@pytest.fixture(name="pattern", scope="module")
+def fixture_pattern(tmp_path_factory):
+  out_dir = str(tmp_path_factory.mktemp("features"))
+  records = _records()
+  vocab = vocab_lib.build_vocabulary(records, 1, 1, lowercase=True)
+  features.write_split(records, vocab, CONFIG, out_dir, "train", True)
+  return features.file_pattern(out_dir, "train")
+
+
+def _batches(dataset):
+  return [{k: v.numpy() for k, v in b.items()} for b in dataset]
+
+
+def test_eval_batch_shapes_dtypes_and_order(pattern):
+  dataset = dataset_lib.make_dataset(
+    pattern, CONFIG, batch_size=5, training=False, with_metadata=True
+  )
+  batches = _batches(dataset)
+  first = batches[0]
+  lq, lp = first["question_ids"].shape[1], first["passage_ids"].shape[1]
+  assert lp == first["passage_len"].max() and lq == first["question_len"].max()
+  shapes = {k: v.shape for k, v in first.items()}
+  assert shapes == {
+    "question_ids": (5, lq),
+    "passage_ids": (5, lp),
+    "question_chars": (5, lq, 4),
+    "passage_chars": (5, lp, 4),
+    "passage_em": (5, lp, 2),
+    "question_len": (5,),
+    "passage_len": (5,),
+    "start": (5,),
+    "end": (5,),
+    "id": (5,),
+    "passage_char_starts": (5, lp),
+    "passage_char_ends": (5, lp),
+  }
+  spec = dataset.element_spec
+  assert spec["passage_ids"].dtype == tf.int32
+  assert spec["passage_em"].dtype == tf.float32
+  assert spec["id"].dtype == tf.string
+  ids = [i.decode() for b in batches for i in b["id"]]
+  assert ids == [f"q{i:02d}" for i in range(24)]
+  assert [len(b["id"]) for b in batches] == [5, 5, 5, 5, 4]
+
+
+def test_padding_is_zero_beyond_lengths(pattern):
+  dataset = dataset_lib.make_dataset(
+    pattern, CONFIG, batch_size=8, training=False
+  )
+  for batch in _batches(dataset):
+    assert set(batch) == MODEL_KEYS
+    for row in range(len(batch["passage_len"])):
+      lp, lq = batch["passage_len"][row], batch["question_len"][row]
+      assert np.all(batch["passage_ids"][row, :lp] > 0)
+      assert not batch["passage_ids"][row, lp:].any()
+      assert not batch["passage_chars"][row, lp:].any()
+      assert not batch["passage_em"][row, lp:].any()
+      assert np.all(batch["question_ids"][row, :lq] > 0)
+      assert not batch["question_ids"][row, lq:].any()
+      assert not batch["question_chars"][row, lq:].any()
+      # "what is w0 ..." shares w0 with the passage at position 0.
+      assert batch["passage_em"][row, 0, 0] == 1.0
+
+
+def test_training_buckets_group_similar_passage_lengths(pattern):
+  dataset = dataset_lib.make_dataset(
+    pattern, CONFIG, batch_size=4, training=True, seed=7
+  )
+  batches = _batches(dataset)
+  assert sum(len(b["passage_len"]) for b in batches) == 24
+  for batch in batches:
+    short = batch["passage_len"] < CONFIG.bucket_boundaries[0]
+    assert short.all() or not short.any()
+    assert batch["passage_ids"].shape[1] == batch["passage_len"].max()
+
+
+def _training_ids(pattern, seed):
+  dataset = dataset_lib.make_dataset(
+    pattern,
+    CONFIG,
+    batch_size=4,
+    training=True,
+    seed=seed,
+    with_metadata=True,
+  )
+  return [i for b in _batches(dataset) for i in b["id"].tolist()]
+
+
+def test_training_order_is_deterministic_with_seed(pattern):
+  first = _training_ids(pattern, seed=3)
+  assert first == _training_ids(pattern, seed=3)
+  assert sorted(first) == sorted(_training_ids(pattern, seed=4))
+  assert first != _training_ids(pattern, seed=4)
+
+
+def test_extra_spec_and_parse_add_padded_keys(pattern):
+  def extra_parse(values):
+    # Pretend knowledge: a per-passage-token score built from the lengths.
+    return {
+      "teacher_scores": tf.ones([values["passage_len"]], tf.float32),
+      "confusing_start": tf.constant(-1, tf.int32),
+    }
+
+  dataset = dataset_lib.make_dataset(
+    pattern,
+    CONFIG,
+    batch_size=6,
+    training=False,
+    extra_spec={"missing": tf.io.FixedLenFeature([], tf.int64, -1)},
+    extra_parse=extra_parse,
+  )
+  batch = _batches(dataset)[0]
+  assert batch["teacher_scores"].shape == batch["passage_ids"].shape
+  np.testing.assert_array_equal(
+    batch["teacher_scores"].sum(axis=1), batch["passage_len"]
+  )
+  np.testing.assert_array_equal(batch["confusing_start"], [-1] * 6)
+
+
+def test_drop_remainder_gives_static_batch_dimension(pattern):
+  dataset = dataset_lib.make_dataset(
+    pattern, CONFIG, batch_size=5, training=False, drop_remainder=True
+  )
+  assert dataset.element_spec["passage_ids"].shape.as_list() == [5, None]
+  assert len(_batches(dataset)) == 4
+
+
+def test_count_examples_counts_all_shards(pattern):
+  assert dataset_lib.count_examples(pattern) == 24
+
+
+def test_make_dataset_without_files_is_data_error(tmp_path):
+  with pytest.raises(DataError, match="no TFRecord files"):
+    dataset_lib.make_dataset(
+      str(tmp_path / "none-*"), CONFIG, batch_size=2, training=False
+    )
+
+
+def test_make_dataset_rejects_experiment_config(pattern):
+  with pytest.raises(TypeError, match="config.data"):
+    dataset_lib.make_dataset(
+      pattern, ExperimentConfig(), batch_size=2, training=False
+    )
