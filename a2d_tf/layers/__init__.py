@@ -1,1 +1,28 @@
 """Keras layers of the Reinforced Mnemonic Reader."""
+
+from a2d_tf.layers.alignment import (
+  InteractiveAlignment,
+  IterativeAligner,
+  SelfAlignment,
+)
+from a2d_tf.layers.embedding import CharEncoder, InputEmbedding
+from a2d_tf.layers.fusion import SemanticFusionUnit
+from a2d_tf.layers.pointer import (
+  BoundaryScorer,
+  MemoryAnswerPointer,
+  QuestionSummary,
+)
+from a2d_tf.layers.recurrent import BiLSTM
+
+__all__ = [
+  "BiLSTM",
+  "BoundaryScorer",
+  "CharEncoder",
+  "InputEmbedding",
+  "InteractiveAlignment",
+  "IterativeAligner",
+  "MemoryAnswerPointer",
+  "QuestionSummary",
+  "SelfAlignment",
+  "SemanticFusionUnit",
+]
