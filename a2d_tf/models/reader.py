@@ -1,0 +1,352 @@
+"""The Reinforced Mnemonic Reader (Hu et al., IJCAI 2018) as a Keras model.
+
+Input: the flat batch dict of `a2d_tf.data.dataset.make_dataset`; the keys in
+`INPUT_KEYS` are read and any other key (`start`, `id`, `teacher_*`, ...) is
+ignored by `call`. Masks come from `question_len` / `passage_len` only.
+
+Architecture: feature-rich embedding (word; character BiLSTM or CNN;
+exact-match flags) -> one shared contextual BiLSTM over question and passage
+-> iterative aligner with re-attention (T hops) -> memory-based answer
+pointer (L hops).
+
+Exact-match features: the passage uses `passage_em` `[batch, passage_len,
+2]`. The feature spec has none for the question, and the shared encoder needs
+one input width, so question tokens get two zero flags. The flag channels
+then mean "passage token occurs in the question"; a question token carries
+no such signal.
+
+Plain (teacher/baseline) training minimizes span cross-entropy on the gold
+`start` / `end` read from the same input dict (`compute_loss`), with the
+reduction of `a2d_tf.losses.reduce_loss`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from a2d_tf import losses, masking
+from a2d_tf.config import ModelConfig
+from a2d_tf.layers import (
+  BiLSTM,
+  InputEmbedding,
+  IterativeAligner,
+  MemoryAnswerPointer,
+)
+
+INPUT_KEYS = (
+  "question_ids",
+  "passage_ids",
+  "question_chars",
+  "passage_chars",
+  "passage_em",
+  "question_len",
+  "passage_len",
+)
+NUM_EM_FEATURES = 2
+
+
+def input_shapes(max_word_len: int | None = None) -> dict[str, tuple]:
+  """Shapes of the model inputs, batch and lengths unknown."""
+  return {
+    "question_ids": (None, None),
+    "passage_ids": (None, None),
+    "question_chars": (None, None, max_word_len),
+    "passage_chars": (None, None, max_word_len),
+    "passage_em": (None, None, NUM_EM_FEATURES),
+    "question_len": (None,),
+    "passage_len": (None,),
+  }
+
+
+@keras.saving.register_keras_serializable(package="a2d")
+class RMRReader(keras.Model):
+  """Reinforced Mnemonic Reader: span start/end scores and attentions.
+
+  Args:
+    word_vocab_size: Word ids (0 = `[PAD]`).
+    char_vocab_size: Character ids (0 = `[PAD]`).
+    word_dim: Word embedding size.
+    char_dim: Character embedding size.
+    char_hidden: Character encoder units (per direction for the BiLSTM).
+    char_encoder: "bilstm" or "cnn".
+    hidden: Units per direction of every BiLSTM.
+    aligner_hops: T.
+    pointer_hops: L.
+    dropout: Dropout rate on the inputs of every LSTM and of the pointer.
+    variational_dropout: One dropout mask per sequence instead of per step.
+    max_answer_len: Longest span the decoder should return (kept for
+      decoding; the model itself does not use it).
+    trainable_words: Train the word embedding (False freezes a pretrained
+      matrix; see `build_reader`).
+    reattention: Use the re-attention terms (False gives the non-reinforced
+      Mnemonic Reader aligner).
+    use_cudnn: See `a2d_tf.layers.BiLSTM`; pass False to compile the model
+      with XLA on a GPU.
+    **kwargs: Base model arguments (`name`, `dtype` policy, ...).
+
+  Call arguments:
+    inputs: The batch dict (see module docstring).
+    training: Enables dropout.
+
+  Returns:
+    A dict with float32 `start_logits`, `end_logits` `[batch, passage_len]`
+    (`MASK_VALUE` at padding) and float32 `attention` `[batch, aligner_hops,
+    passage_len, question_len]`: per hop and valid passage word, a
+    distribution over the valid question words; zero at padding.
+  """
+
+  def __init__(
+    self,
+    word_vocab_size: int,
+    char_vocab_size: int,
+    word_dim: int = 64,
+    char_dim: int = 16,
+    char_hidden: int = 16,
+    char_encoder: str = "cnn",
+    hidden: int = 48,
+    aligner_hops: int = 2,
+    pointer_hops: int = 2,
+    dropout: float = 0.1,
+    variational_dropout: bool = True,
+    max_answer_len: int = 15,
+    trainable_words: bool = True,
+    reattention: bool = True,
+    use_cudnn: str | bool = "auto",
+    **kwargs,
+  ):
+    super().__init__(**kwargs)
+    self.word_vocab_size = word_vocab_size
+    self.char_vocab_size = char_vocab_size
+    self.word_dim = word_dim
+    self.char_dim = char_dim
+    self.char_hidden = char_hidden
+    self.char_encoder = char_encoder
+    self.hidden = hidden
+    self.aligner_hops = aligner_hops
+    self.pointer_hops = pointer_hops
+    self.dropout = dropout
+    self.variational_dropout = variational_dropout
+    self.max_answer_len = max_answer_len
+    self.trainable_words = trainable_words
+    self.reattention = reattention
+    self.use_cudnn = use_cudnn
+    policy = self.dtype_policy
+    self.embedding = InputEmbedding(
+      word_vocab_size,
+      word_dim,
+      char_vocab_size,
+      char_dim,
+      char_hidden,
+      char_encoder=char_encoder,
+      num_features=NUM_EM_FEATURES,
+      trainable_words=trainable_words,
+      dropout=dropout,
+      variational=variational_dropout,
+      use_cudnn=use_cudnn,
+      dtype=policy,
+      name="embedding",
+    )
+    self.encoder = BiLSTM(
+      hidden,
+      dropout=dropout,
+      variational=variational_dropout,
+      use_cudnn=use_cudnn,
+      dtype=policy,
+      name="encoder",
+    )
+    self.aligner = IterativeAligner(
+      aligner_hops,
+      hidden,
+      dropout=dropout,
+      variational=variational_dropout,
+      reattention=reattention,
+      use_cudnn=use_cudnn,
+      dtype=policy,
+      name="aligner",
+    )
+    self.pointer = MemoryAnswerPointer(
+      pointer_hops,
+      hidden,
+      dropout=dropout,
+      variational=variational_dropout,
+      dtype=policy,
+      name="pointer",
+    )
+
+  def build(self, input_shape=None):
+    """Creates every weight; the shapes do not depend on `input_shape`."""
+    max_word_len = None
+    if isinstance(input_shape, dict) and "passage_chars" in input_shape:
+      max_word_len = input_shape["passage_chars"][-1]
+    self.embedding.build((None, None), (None, None, max_word_len))
+    self.encoder.build((None, None, self.embedding.output_dim))
+    encoded = (None, None, 2 * self.hidden)
+    self.aligner.build(encoded, encoded)
+    self.pointer.build(encoded, encoded)
+    self.built = True
+
+  def call(self, inputs, training=False):
+    question_ids = inputs["question_ids"]
+    passage_ids = inputs["passage_ids"]
+    question_mask = masking.sequence_mask(
+      inputs["question_len"], tf.shape(question_ids)[1]
+    )
+    passage_mask = masking.sequence_mask(
+      inputs["passage_len"], tf.shape(passage_ids)[1]
+    )
+    passage_em = inputs["passage_em"]
+    question_em = tf.zeros(
+      tf.concat([tf.shape(question_ids), [NUM_EM_FEATURES]], axis=0),
+      passage_em.dtype,
+    )
+    question = self.embedding(
+      question_ids,
+      inputs["question_chars"],
+      question_em,
+      question_mask,
+      training=training,
+    )
+    passage = self.embedding(
+      passage_ids,
+      inputs["passage_chars"],
+      passage_em,
+      passage_mask,
+      training=training,
+    )
+    question = self.encoder(question, question_mask, training=training)
+    passage = self.encoder(passage, passage_mask, training=training)
+    memory, attention = self.aligner(
+      passage, question, passage_mask, question_mask, training=training
+    )
+    start_logits, end_logits = self.pointer(
+      memory, question, passage_mask, question_mask, training=training
+    )
+    return {
+      "start_logits": tf.cast(start_logits, tf.float32),
+      "end_logits": tf.cast(end_logits, tf.float32),
+      "attention": tf.cast(attention, tf.float32),
+    }
+
+  def compute_loss(
+    self, x=None, y=None, y_pred=None, sample_weight=None, training=True
+  ):
+    """Span CE on the gold `start` / `end` of the input dict.
+
+    `y` and `sample_weight` are unused: the labels travel in `x`, so
+    `fit(dataset_of_dicts)` needs no targets. Keras tracks the result as the
+    `loss` metric.
+    """
+    del y, sample_weight, training
+    if "start" not in x or "end" not in x:
+      raise KeyError(
+        "RMRReader.compute_loss needs gold 'start' and 'end' in the input "
+        f"dict; received keys {sorted(x)}."
+      )
+    start_logits = y_pred["start_logits"]
+    passage_mask = masking.sequence_mask(
+      x["passage_len"], tf.shape(start_logits)[1]
+    )
+    per_example = losses.ce_loss(
+      start_logits, y_pred["end_logits"], x["start"], x["end"], passage_mask
+    )
+    loss = losses.reduce_loss(per_example)
+    if self.losses:
+      loss = loss + tf.add_n([tf.cast(v, tf.float32) for v in self.losses])
+    return loss
+
+  def get_config(self):
+    return {
+      **super().get_config(),
+      "word_vocab_size": self.word_vocab_size,
+      "char_vocab_size": self.char_vocab_size,
+      "word_dim": self.word_dim,
+      "char_dim": self.char_dim,
+      "char_hidden": self.char_hidden,
+      "char_encoder": self.char_encoder,
+      "hidden": self.hidden,
+      "aligner_hops": self.aligner_hops,
+      "pointer_hops": self.pointer_hops,
+      "dropout": self.dropout,
+      "variational_dropout": self.variational_dropout,
+      "max_answer_len": self.max_answer_len,
+      "trainable_words": self.trainable_words,
+      "reattention": self.reattention,
+      "use_cudnn": self.use_cudnn,
+    }
+
+
+def build_reader(
+  model_config: ModelConfig,
+  word_vocab_size: int,
+  char_vocab_size: int,
+  embedding_matrix: np.ndarray | None = None,
+  use_cudnn: str | bool = "auto",
+  dtype: str | keras.DTypePolicy | None = None,
+  name: str = "rmr_reader",
+) -> RMRReader:
+  """Builds an `RMRReader` with every weight created.
+
+  Args:
+    model_config: Architecture sizes.
+    word_vocab_size: Word ids; must equal `embedding_matrix.shape[0]` when a
+      matrix is given.
+    char_vocab_size: Character ids.
+    embedding_matrix: Optional pretrained `[word_vocab_size, word_dim]` word
+      vectors (e.g. GloVe). When given, the word embedding is initialized
+      with it and frozen; otherwise it is randomly initialized and trained.
+      The matrix is assigned to the weight, never stored in the config.
+    use_cudnn: See `RMRReader`.
+    dtype: Optional dtype policy, e.g. "mixed_bfloat16".
+    name: Model name.
+
+  Returns:
+    A built, uncompiled `RMRReader`.
+  """
+  if embedding_matrix is not None:
+    expected = (word_vocab_size, model_config.word_dim)
+    if tuple(embedding_matrix.shape) != expected:
+      raise ValueError(
+        f"embedding_matrix must have shape {expected} (word_vocab_size, "
+        f"word_dim), received: {tuple(embedding_matrix.shape)}"
+      )
+  fields = dataclasses.asdict(model_config)
+  model = RMRReader(
+    word_vocab_size,
+    char_vocab_size,
+    trainable_words=embedding_matrix is None,
+    use_cudnn=use_cudnn,
+    dtype=dtype,
+    name=name,
+    **fields,
+  )
+  model.build(input_shapes())
+  if embedding_matrix is not None:
+    model.embedding.word_embedding.embeddings.assign(
+      np.asarray(embedding_matrix, np.float32)
+    )
+  return model
+
+
+def count_params(model: keras.Model) -> dict[str, int]:
+  """Parameter counts of a built model.
+
+  Returns:
+    `trainable`, `non_trainable` and `total` scalars, plus
+    `trainable/<layer>` for each top-level layer (e.g. `trainable/aligner`).
+  """
+  counts = {
+    "trainable": _size(model.trainable_weights),
+    "non_trainable": _size(model.non_trainable_weights),
+  }
+  counts["total"] = counts["trainable"] + counts["non_trainable"]
+  for layer in model.layers:
+    counts[f"trainable/{layer.name}"] = _size(layer.trainable_weights)
+  return counts
+
+
+def _size(weights) -> int:
+  return int(sum(np.prod(w.shape) for w in weights))
