@@ -229,3 +229,63 @@ def test_write_split_writes_shards_and_stats(tmp_path, vocab):
 def _parse_serialized(serialized):
   parsed = features.parse_example(serialized, CONFIG.max_word_len)
   return {k: v.numpy() for k, v in parsed.items()}
+
+
+SERVING_RECORDS = [
+  GOOD,
+  _record("caps", "THE Cat, sat... é 中文😀", "the cat?", []),
+  _record("long", "a b c d e f g", "q1 q2 q3 q4 q5 q6 q7 q8", []),
+]
+BATCH_KEYS = (
+  "question_ids",
+  "passage_ids",
+  "question_chars",
+  "passage_chars",
+  "passage_em",
+  "passage_char_starts",
+  "passage_char_ends",
+)
+
+
+def _assert_matches_featurize(batch, records, vocab):
+  examples, _ = features.featurize(records, vocab, CONFIG, training=False)
+  for row, example in enumerate(examples):
+    expected = _parse(example)
+    lq, lp = expected["question_len"], expected["passage_len"]
+    assert batch["question_len"][row] == lq
+    assert batch["passage_len"][row] == lp
+    for key in BATCH_KEYS:
+      length = lq if key.startswith("question") else lp
+      np.testing.assert_array_equal(
+        batch[key][row, :length], expected[key], err_msg=key
+      )
+      assert not batch[key][row, length:].any(), key
+
+
+def test_text_featurizer_equals_featurize(vocab):
+  featurizer = features.TextFeaturizer(vocab, CONFIG)
+  batch = featurizer(
+    tf.constant([r.question for r in SERVING_RECORDS]),
+    tf.constant([r.context for r in SERVING_RECORDS]),
+  )
+  batch = {k: v.numpy() for k, v in batch.items()}
+  assert batch["question_chars"].shape[2] == CONFIG.max_word_len
+  assert batch["passage_em"].dtype == np.float32
+  _assert_matches_featurize(batch, SERVING_RECORDS, vocab)
+
+
+def test_text_featurizer_saved_model_round_trip(tmp_path, vocab):
+  module = tf.Module()
+  module.featurizer = features.TextFeaturizer(vocab, CONFIG)
+  spec = tf.TensorSpec([None], tf.string)
+  module.serve = tf.function(
+    lambda q, c: module.featurizer(q, c), input_signature=[spec, spec]
+  )
+  tf.saved_model.save(module, str(tmp_path))
+  loaded = tf.saved_model.load(str(tmp_path))
+  batch = loaded.serve(
+    tf.constant([r.question for r in SERVING_RECORDS]),
+    tf.constant([r.context for r in SERVING_RECORDS]),
+  )
+  batch = {k: v.numpy() for k, v in batch.items()}
+  _assert_matches_featurize(batch, SERVING_RECORDS, vocab)

@@ -27,6 +27,8 @@ predicted span back to text); `start`/`end` are the gold token positions of
 the first answer (0/0 when it is absent or cannot be mapped at evaluation).
 
 `FEATURE_SPEC` is the parsing spec every reader of these files uses.
+`TextFeaturizer` computes the same features from raw strings in-graph, for
+serving.
 """
 
 from __future__ import annotations
@@ -41,8 +43,8 @@ import tensorflow as tf
 from a2d_tf.config import DataConfig
 from a2d_tf.data import tokenization
 from a2d_tf.data.records import Record
-from a2d_tf.data.tokenization import Token
-from a2d_tf.data.vocab import Vocabulary
+from a2d_tf.data.tokenization import Token, tokenize_batch_tf
+from a2d_tf.data.vocab import UNK_ID, Vocabulary
 
 # Why a record produced no example; every key is present in `SkipCounts`.
 # Only `empty_question` and `empty_passage` apply at evaluation
@@ -383,3 +385,112 @@ def write_split(
   with tf.io.gfile.GFile(stats_path, "w") as f:
     f.write(json.dumps(stats, indent=2, sort_keys=True) + "\n")
   return stats
+
+
+class TextFeaturizer(tf.Module):
+  """Raw question/context strings to a model-input batch, in-graph.
+
+  The serving counterpart of `featurize` + `make_dataset`: the same
+  tokenizer, truncation, vocabulary lookups and exact-match features, as TF
+  ops with lookup tables owned by this module, so a SavedModel that tracks
+  it serves raw text. Works in a `tf.function` with unknown batch size.
+  Lowercasing uses `tf.strings.lower(encoding="utf-8")`, which equals
+  Python's `str.lower` except for rare characters whose lowercase form is
+  longer (e.g. "İ").
+
+  Args:
+    vocab: The vocabulary the model was trained with.
+    data_config: `max_question_len`, `max_passage_len`, `max_word_len`.
+    name: Module name.
+  """
+
+  def __init__(
+    self, vocab: Vocabulary, data_config: DataConfig, name: str | None = None
+  ):
+    super().__init__(name=name)
+    self._lowercase = vocab.lowercase
+    self._max_question_len = data_config.max_question_len
+    self._max_passage_len = data_config.max_passage_len
+    self._max_word_len = data_config.max_word_len
+    self.word_table = self._table(vocab.words)
+    self.char_table = self._table(vocab.chars)
+
+  @staticmethod
+  def _table(entries: Sequence[str]) -> tf.lookup.StaticHashTable:
+    keys = tf.constant(entries[2:], tf.string)
+    ids = tf.range(2, len(entries), dtype=tf.int64)
+    return tf.lookup.StaticHashTable(
+      tf.lookup.KeyValueTensorInitializer(keys, ids), default_value=UNK_ID
+    )
+
+  def _lower(self, tokens: tf.Tensor) -> tf.Tensor:
+    return tf.strings.lower(tokens, encoding="utf-8")
+
+  def _ids(self, tokens: tf.RaggedTensor) -> tf.Tensor:
+    keys = tokens.flat_values
+    if self._lowercase:
+      keys = self._lower(keys)
+    ids = tokens.with_flat_values(self.word_table.lookup(keys))
+    return tf.cast(ids.to_tensor(default_value=0), tf.int32)
+
+  def _chars(self, tokens: tf.RaggedTensor) -> tf.Tensor:
+    chars = tf.strings.unicode_split(tokens, "UTF-8")[
+      :, :, : self._max_word_len
+    ]
+    ids = chars.with_flat_values(self.char_table.lookup(chars.flat_values))
+    ids = ids.to_tensor(default_value=0, shape=[None, None, self._max_word_len])
+    return tf.cast(ids, tf.int32)
+
+  def __call__(
+    self, questions: tf.Tensor, contexts: tf.Tensor
+  ) -> dict[str, tf.Tensor]:
+    """Featurizes a batch.
+
+    Args:
+      questions: tf.string `[batch]`.
+      contexts: tf.string `[batch]`.
+
+    Returns:
+      The `make_dataset` dict with metadata (`id` excluded): ids, chars,
+      `passage_em`, lengths, `passage_char_starts`/`ends` int32 `[batch,
+      passage_len]`, and `start`/`end` set to 0.
+    """
+    q_tokens, _, _ = tokenize_batch_tf(questions)
+    p_tokens, p_starts, p_ends = tokenize_batch_tf(contexts)
+    q_tokens = q_tokens[:, : self._max_question_len]
+    p_tokens = p_tokens[:, : self._max_passage_len]
+    p_starts = p_starts[:, : self._max_passage_len]
+    p_ends = p_ends[:, : self._max_passage_len]
+    question_len = tf.cast(q_tokens.row_lengths(), tf.int32)
+    passage_len = tf.cast(p_tokens.row_lengths(), tf.int32)
+
+    q_dense = q_tokens.to_tensor(default_value="")
+    p_dense = p_tokens.to_tensor(default_value="")
+    q_mask = tf.sequence_mask(question_len, tf.shape(q_dense)[1])
+    p_mask = tf.sequence_mask(passage_len, tf.shape(p_dense)[1])
+
+    def match(p, q):
+      same = tf.equal(p[:, :, None], q[:, None, :]) & q_mask[:, None, :]
+      return tf.reduce_any(same, axis=2) & p_mask
+
+    em = tf.stack(
+      [
+        match(p_dense, q_dense),
+        match(self._lower(p_dense), self._lower(q_dense)),
+      ],
+      axis=-1,
+    )
+    batch = tf.shape(questions)[0]
+    return {
+      "question_ids": self._ids(q_tokens),
+      "passage_ids": self._ids(p_tokens),
+      "question_chars": self._chars(q_tokens),
+      "passage_chars": self._chars(p_tokens),
+      "passage_em": tf.cast(em, tf.float32),
+      "question_len": question_len,
+      "passage_len": passage_len,
+      "passage_char_starts": tf.cast(p_starts.to_tensor(), tf.int32),
+      "passage_char_ends": tf.cast(p_ends.to_tensor(), tf.int32),
+      "start": tf.zeros([batch], tf.int32),
+      "end": tf.zeros([batch], tf.int32),
+    }
