@@ -121,6 +121,7 @@ class Component:
   inputs: dict[str, str]
   outputs: dict[str, str]
   params: tuple[str, ...]
+  runtime_params: tuple[str, ...] = ()
 
   def __call__(self, **kwargs: Any) -> Node:
     inputs = {}
@@ -187,7 +188,10 @@ def package_digest() -> str:
 
 
 def component(
-  *, inputs: dict[str, str] | None = None, outputs: dict[str, str]
+  *,
+  inputs: dict[str, str] | None = None,
+  outputs: dict[str, str],
+  runtime_params: tuple[str, ...] = (),
 ) -> Callable[[Callable[..., Any]], Component]:
   """Declares a component.
 
@@ -198,6 +202,9 @@ def component(
   Args:
     inputs: Input name -> artifact type.
     outputs: Output name -> artifact type.
+    runtime_params: Parameters that say where or how to run, not what to
+      compute (e.g. a TensorBoard directory or Beam runner options): they
+      are left out of the fingerprint, so changing them reuses the cache.
 
   Returns:
     A decorator producing a `Component`.
@@ -211,7 +218,12 @@ def component(
       if key not in names:
         raise TypeError(f"{fn.__name__} has no argument {key!r}.")
     params = tuple(n for n in names if n not in inputs and n not in outputs)
-    return Component(fn.__name__, fn, inputs, dict(outputs), params)
+    unknown = set(runtime_params) - set(params)
+    if unknown:
+      raise TypeError(f"{fn.__name__}: no parameters {sorted(unknown)}.")
+    return Component(
+      fn.__name__, fn, inputs, dict(outputs), params, tuple(runtime_params)
+    )
 
   return decorate
 
@@ -249,7 +261,11 @@ def fingerprint(node: Node, input_fingerprints: dict[str, str]) -> str:
     {
       "component": node.component.name,
       "code": node.component.code_version,
-      "params": node.params,
+      "params": {
+        k: v
+        for k, v in node.params.items()
+        if k not in node.component.runtime_params
+      },
       "inputs": input_fingerprints,
     },
     sort_keys=True,

@@ -130,3 +130,23 @@ def test_list_input_gathers_many_upstream_outputs(tmp_path):
     assert json.load(f) == 3 + 6
   with pytest.raises(TypeError, match="takes a list"):
     gather(parts=first.outputs["numbers"])
+
+
+@kit.component(outputs={"numbers": "Numbers"}, runtime_params=("log_dir",))
+def produce_logged(numbers: kit.OutputArtifact, count: int, log_dir: str):
+  CALLS.append(("produce_logged", log_dir))
+  with open(numbers.path("data.json"), "w") as f:
+    json.dump(list(range(count)), f)
+
+
+def test_runtime_params_do_not_change_the_fingerprint(tmp_path):
+  CALLS.clear()
+  kit.LocalDagRunner(str(tmp_path)).run(
+    kit.Pipeline("p", [produce_logged(count=2, log_dir="a")])
+  )
+  runner = kit.LocalDagRunner(str(tmp_path))
+  runner.run(kit.Pipeline("p", [produce_logged(count=2, log_dir="b")]))
+  assert runner.statuses == {"produce_logged": "cached"}
+  assert CALLS == [("produce_logged", "a")]
+  with pytest.raises(TypeError, match="no parameters"):
+    kit.component(outputs={"x": "X"}, runtime_params=("nope",))(lambda x: None)
