@@ -310,53 +310,71 @@ def test_materialize_knowledge_shapes_and_distributions(materialized):
   assert with_confusing == stats["with_confusing"]
 
 
-def test_materialize_knowledge_matches_one_example_batches(materialized):
-  """Each record equals the ensemble computed on that example alone."""
+def test_materialize_knowledge_matches_direct_computation(materialized):
+  """Records equal the method applied to one differently padded batch."""
   config, feature_path, teacher_paths, gold, out_dir, _ = materialized
   stored = {}
   for serialized in _read_records(out_dir):
     example = tf.train.Example.FromString(serialized)
     stored[example.features.feature["id"].bytes_list.value[0]] = serialized
   teachers = [keras.saving.load_model(p) for p in teacher_paths]
+  # All five examples in one batch, where the pipeline used batches of 2.
+  inputs = knowledge.batch_features(
+    _read_all(feature_path), config.data.max_word_len
+  )
+  inputs = {k: v.numpy() for k, v in inputs.items()}
+  mask = tf.sequence_mask(inputs["passage_len"], inputs["passage_ids"].shape[1])
+  outputs = [t(inputs) for t in teachers]
   tau = config.distill.temperature
-  for raw in _read_all(feature_path):
-    inputs = knowledge.batch_features([raw], config.data.max_word_len)
-    mask = tf.sequence_mask(inputs["passage_len"])
-    outputs = [t(inputs) for t in teachers]
-    got = _parse_one(stored[inputs["id"].numpy()[0]])
-    for key in ("start", "end"):
-      logits = [o[f"{key}_logits"] for o in outputs]
-      want = knowledge.ensemble_probs(logits, mask, tau).numpy()[0]
-      np.testing.assert_allclose(
-        got[f"teacher_{key}_probs"], want, rtol=2**-10, atol=1e-6
-      )
-    want_att = knowledge.ensemble_attention([o["attention"] for o in outputs])
-    np.testing.assert_allclose(
-      got["teacher_attention"], want_att.numpy()[0], rtol=2**-10, atol=1e-6
+  want = {
+    key: knowledge.ensemble_probs(
+      [o[f"{key}_logits"] for o in outputs], mask, tau
+    ).numpy()
+    for key in ("start", "end")
+  }
+  want_att = knowledge.ensemble_attention([o["attention"] for o in outputs])
+  decoded = [
+    decoding.top_k_spans(
+      masking.masked_softmax(o["start_logits"], mask).numpy(),
+      masking.masked_softmax(o["end_logits"], mask).numpy(),
+      inputs["passage_len"],
+      config.teacher.top_k,
+      config.model.max_answer_len,
     )
-
-    spans, scores, texts = [], [], []
-    record_gold = gold[inputs["id"].numpy()[0].decode()]
-    for o in outputs:
-      s, c = decoding.top_k_spans(
-        masking.masked_softmax(o["start_logits"], mask).numpy(),
-        masking.masked_softmax(o["end_logits"], mask).numpy(),
-        inputs["passage_len"].numpy(),
-        config.teacher.top_k,
-        config.model.max_answer_len,
+    for o in outputs
+  ]
+  for i, record_id in enumerate(inputs["id"]):
+    p, q = inputs["passage_len"][i], inputs["question_len"][i]
+    got = _parse_one(stored[record_id])
+    for key in ("start", "end"):
+      np.testing.assert_allclose(
+        got[f"teacher_{key}_probs"], want[key][i, :p], rtol=2**-10, atol=1e-6
       )
-      spans.append(s[0])
-      scores.append(c[0])
-      starts = inputs["passage_char_starts"].numpy()[0]
-      ends = inputs["passage_char_ends"].numpy()[0]
-      texts.append(
-        [
-          decoding.span_text(record_gold.context, starts, ends, a, b)[0]
-          for a, b in s[0]
-        ]
-      )
+    np.testing.assert_allclose(
+      got["teacher_attention"],
+      want_att.numpy()[i, :, :p, :q],
+      rtol=2**-10,
+      atol=1e-6,
+    )
+    record_gold = gold[record_id.decode()]
+    texts = [
+      [
+        decoding.span_text(
+          record_gold.context,
+          inputs["passage_char_starts"][i, :p],
+          inputs["passage_char_ends"][i, :p],
+          a,
+          b,
+        )[0]
+        for a, b in spans[i]
+      ]
+      for spans, _ in decoded
+    ]
     want_span = knowledge.select_confusing_span(
-      np.stack(spans), np.stack(scores), texts, record_gold.answers
+      np.stack([spans[i] for spans, _ in decoded]),
+      np.stack([scores[i] for _, scores in decoded]),
+      texts,
+      record_gold.answers,
     )
     assert (got["confusing_start"], got["confusing_end"]) == want_span
 
