@@ -81,6 +81,11 @@ KNOWLEDGE_KEYS = (
 )
 
 
+def knowledge_pattern(out_dir: str) -> str:
+  """Glob matching every shard `materialize_knowledge` writes to `out_dir`."""
+  return os.path.join(out_dir, f"{RECORD_PREFIX}-?????-of-?????{RECORD_SUFFIX}")
+
+
 class GoldAnswers(NamedTuple):
   """What the confusing-answer search needs from the raw record.
 
@@ -323,7 +328,7 @@ def make_knowledge_dataset(
   """Student input: model-input batches plus the knowledge keys.
 
   Args:
-    pattern: Glob of the knowledge TFRecords (`<out_dir>/knowledge-*`).
+    pattern: Glob of the knowledge TFRecords (`knowledge_pattern(out_dir)`).
     config: The experiment config (data section used for batching).
     batch_size: Examples per batch.
     training: Shuffle, bucket and repeat as the dataset module does for
@@ -647,7 +652,7 @@ def materialize_knowledge(
   with tf.io.gfile.GFile(beam_stats_path) as f:
     count, with_confusing, record_bytes, knowledge_bytes = json.loads(f.read())
   tf.io.gfile.remove(beam_stats_path)
-  files = tf.io.gfile.glob(os.path.join(out_dir, RECORD_PREFIX + "-*"))
+  files = tf.io.gfile.glob(knowledge_pattern(out_dir))
   file_bytes = sum(tf.io.gfile.stat(path).length for path in files)
   per = max(count, 1)
   stats = {

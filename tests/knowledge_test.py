@@ -237,7 +237,7 @@ def _read_all(pattern):
 
 
 def _read_records(out_dir):
-  return _read_all(os.path.join(out_dir, "knowledge-*"))
+  return _read_all(knowledge.knowledge_pattern(out_dir))
 
 
 @pytest.fixture(scope="module")
@@ -381,7 +381,7 @@ def test_materialize_knowledge_matches_direct_computation(materialized):
 
 def test_make_knowledge_dataset_batches_knowledge_keys(materialized):
   config, _, _, _, out_dir, _ = materialized
-  pattern = os.path.join(out_dir, "knowledge-*")
+  pattern = knowledge.knowledge_pattern(out_dir)
   dataset = knowledge.make_knowledge_dataset(
     pattern, config, batch_size=3, training=False
   )
