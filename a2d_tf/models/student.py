@@ -34,6 +34,7 @@ import tensorflow as tf
 
 from a2d_tf import losses
 from a2d_tf.config import DistillConfig, ExperimentConfig
+from a2d_tf.models.reader import build_reader
 
 PHASES = ("joint", "attention", "answer")
 TERMS = ("ce", "kd", "ans", "att")
@@ -217,8 +218,6 @@ def build_student(
 
   Call it inside `strategy.scope()` under `tf.distribute`.
   """
-  from a2d_tf.models.reader import build_reader
-
   reader = build_reader(
     config.model, word_vocab_size, char_vocab_size, embedding_matrix
   )
