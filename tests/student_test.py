@@ -241,6 +241,21 @@ def test_student_param_count_equals_one_teacher():
   assert student.phase == "joint"
 
 
+def test_student_mixed_float16_step_uses_loss_scaling():
+  keras.utils.set_random_seed(0)
+  student = student_lib.build_student(
+    TINY, WORD_VOCAB, CHAR_VOCAB, dtype="mixed_float16"
+  )
+  student.compile(optimizer=keras.optimizers.Adam(0.01), run_eagerly=True)
+  assert isinstance(student.optimizer, keras.optimizers.LossScaleOptimizer)
+  batch = make_batch()
+  before = [v.numpy().copy() for v in student.trainable_variables]
+  logs = student.train_on_batch(batch, return_dict=True)
+  assert all(np.isfinite(v) for v in logs.values())
+  assert not _weights_equal(before, student.trainable_variables)
+  assert all(v.dtype == "float32" for v in student.trainable_variables)
+
+
 def test_student_and_reader_save_as_keras_files(tmp_path):
   student = make_student(stagewise=True)
   student.compile(optimizer=keras.optimizers.Adam(0.01), run_eagerly=True)

@@ -213,15 +213,36 @@ def build_student(
   word_vocab_size: int,
   char_vocab_size: int,
   embedding_matrix: np.ndarray | None = None,
+  **reader_kwargs,
 ) -> A2DStudent:
   """A student whose reader is `build_reader(config.model, ...)`.
 
   Call it inside `strategy.scope()` under `tf.distribute`.
+
+  Args:
+    config: The experiment config (its `model` and `distill` sections).
+    word_vocab_size: Word ids.
+    char_vocab_size: Character ids.
+    embedding_matrix: Optional pretrained word vectors, as for the teachers.
+    **reader_kwargs: Passed to `build_reader` (e.g. `dtype`, `use_cudnn`).
+
+  Returns:
+    An uncompiled `A2DStudent` with a built reader.
   """
   reader = build_reader(
-    config.model, word_vocab_size, char_vocab_size, embedding_matrix
+    config.model,
+    word_vocab_size,
+    char_vocab_size,
+    embedding_matrix,
+    **reader_kwargs,
   )
-  return A2DStudent(reader, config.distill, name="a2d_student")
+  # The student's own policy decides whether `compile` adds loss scaling.
+  return A2DStudent(
+    reader,
+    config.distill,
+    dtype=reader_kwargs.get("dtype"),
+    name="a2d_student",
+  )
 
 
 def student_callbacks(config: DistillConfig) -> list[keras.callbacks.Callback]:
