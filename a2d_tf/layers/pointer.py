@@ -68,8 +68,9 @@ class BoundaryScorer(keras.layers.Layer):
     self.projection = keras.layers.Dense(
       hidden, activation="tanh", dtype=self.dtype_policy, name="projection"
     )
+    # No bias: a constant shift of the logits cancels in every softmax.
     self.output_layer = keras.layers.Dense(
-      1, dtype=self.dtype_policy, name="output"
+      1, use_bias=False, dtype=self.dtype_policy, name="output"
     )
 
   def build(self, memory_shape, state_shape):
