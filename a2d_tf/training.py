@@ -1,0 +1,244 @@
+"""Plain (baseline / teacher) training of the RMR reader with Keras `fit`.
+
+Reproducibility: `train_reader` seeds Python, NumPy, TF and Keras with
+`keras.utils.set_random_seed(seed)` and, by default, turns on
+`tf.config.experimental.enable_op_determinism()`, so the same seed, data
+order and device type reproduce a teacher bit for bit (tested on CPU).
+Determinism is process-wide and cannot be turned off again. On a GPU, TF
+raises `UnimplementedError` for an op without a deterministic kernel instead
+of silently varying. Keras refuses XLA while op determinism is on (it warns
+and trains with `jit_compile=False`), so `train.jit_compile=True` trains
+without op determinism by default; the seeds still apply. A run resumed by
+`BackupAndRestore` continues from the last finished epoch; its data order
+after the resume depends on the input pipeline's own seeding.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Mapping, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from a2d_tf.config import ExperimentConfig, TrainConfig
+from a2d_tf.models.reader import RMRReader, build_reader
+
+DevEvalFn = Callable[[keras.Model], Mapping[str, float]]
+
+CONFIG_FILE = "config.json"
+FINAL_MODEL = "model.keras"
+BEST_MODEL = "best.keras"
+BACKUP_DIR = "backup"
+TENSORBOARD_DIR = "tensorboard"
+
+
+def make_strategy(distribution: str) -> tf.distribute.Strategy:
+  """The `tf.distribute` strategy named by `TrainConfig.distribution`."""
+  if distribution == "default":
+    return tf.distribute.get_strategy()
+  if distribution == "mirrored":
+    return tf.distribute.MirroredStrategy()
+  if distribution == "multi_worker":
+    return tf.distribute.MultiWorkerMirroredStrategy()
+  if distribution == "tpu":
+    resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+    tf.config.experimental_connect_to_cluster(resolver)
+    tf.tpu.experimental.initialize_tpu_system(resolver)
+    return tf.distribute.TPUStrategy(resolver)
+  raise ValueError(
+    "distribution must be one of 'default', 'mirrored', 'multi_worker', "
+    f"'tpu', received: distribution={distribution!r}"
+  )
+
+
+def make_optimizer(train: TrainConfig) -> keras.optimizers.Optimizer:
+  """Adam with global gradient-norm clipping at `train.clipnorm`."""
+  return keras.optimizers.Adam(
+    learning_rate=train.learning_rate,
+    global_clipnorm=train.clipnorm if train.clipnorm > 0 else None,
+  )
+
+
+def compile_reader(
+  model: RMRReader, train: TrainConfig, run_eagerly: bool = False
+) -> RMRReader:
+  """Compiles `model` for plain CE training (the loss is `compute_loss`)."""
+  model.compile(
+    optimizer=make_optimizer(train),
+    jit_compile=False if run_eagerly else train.jit_compile,
+    steps_per_execution=train.steps_per_execution,
+    run_eagerly=run_eagerly,
+  )
+  return model
+
+
+class DevEvaluation(keras.callbacks.Callback):
+  """Runs a dev evaluation after every epoch and logs its scalars.
+
+  Each value `v` under name `k` returned by `eval_fn(model)` is added to the
+  epoch logs as `dev_<k>` (so History, ModelCheckpoint and the Keras
+  TensorBoard callback listed after this one see it) and written as the
+  TensorBoard scalar `dev/<k>` at step = epoch under `log_dir`.
+
+  Args:
+    eval_fn: `model -> {"exact_match": ..., "f1": ...}` (any float scalars).
+    log_dir: Optional TensorBoard directory for the scalars.
+  """
+
+  def __init__(self, eval_fn: DevEvalFn, log_dir: str | None = None):
+    super().__init__()
+    self.eval_fn = eval_fn
+    self.log_dir = log_dir
+    self._writer = None
+
+  def on_epoch_end(self, epoch, logs=None):
+    metrics = {k: float(v) for k, v in self.eval_fn(self.model).items()}
+    for name, value in sorted(metrics.items()):
+      logging.info("epoch %d dev %s = %.4f", epoch + 1, name, value)
+      if logs is not None:
+        logs[f"dev_{name}"] = value
+    if self.log_dir:
+      if self._writer is None:
+        self._writer = tf.summary.create_file_writer(
+          os.path.join(self.log_dir, "dev")
+        )
+      with self._writer.as_default():
+        for name, value in metrics.items():
+          tf.summary.scalar(f"dev/{name}", value, step=epoch)
+      self._writer.flush()
+
+  def on_train_end(self, logs=None):
+    if self._writer is not None:
+      self._writer.close()
+      self._writer = None
+
+
+def _dtype_policy(mixed_precision: str) -> str | None:
+  if mixed_precision in ("", None):
+    return None
+  if mixed_precision not in ("mixed_bfloat16", "mixed_float16"):
+    raise ValueError(
+      "mixed_precision must be '', 'mixed_bfloat16' or 'mixed_float16', "
+      f"received: mixed_precision={mixed_precision!r}"
+    )
+  return mixed_precision
+
+
+def train_reader(
+  config: ExperimentConfig,
+  word_vocab_size: int,
+  char_vocab_size: int,
+  train_dataset: tf.data.Dataset,
+  dev_dataset: tf.data.Dataset | None,
+  out_dir: str,
+  seed: int | None = None,
+  embedding_matrix: np.ndarray | None = None,
+  dev_eval_fn: DevEvalFn | None = None,
+  epochs: int | None = None,
+  tensorboard_dir: str | None = None,
+  callbacks: Sequence[keras.callbacks.Callback] = (),
+  name: str = "rmr_reader",
+  run_eagerly: bool = False,
+  deterministic: bool | None = None,
+) -> RMRReader:
+  """Trains one RMR reader with span CE and saves it as `.keras`.
+
+  Writes under `out_dir`: `config.json` (the resolved config and seed),
+  `backup/` (BackupAndRestore state while the run is unfinished: rerunning
+  the same call after a kill resumes from the last finished epoch),
+  `tensorboard/` (train loss per step, epoch scalars, `dev/*` scalars),
+  `best.keras` (best epoch by dev F1 when `dev_eval_fn` is given, else by
+  `val_loss` when `dev_dataset` is given) and `model.keras` (final model).
+
+  Args:
+    config: The experiment config (`model` and `train` sections are used).
+    word_vocab_size: Word ids.
+    char_vocab_size: Character ids.
+    train_dataset: Batched dicts with the model inputs and `start` / `end`.
+    dev_dataset: Optional batched dev dicts (same keys) for `val_loss`.
+    out_dir: Output directory (created).
+    seed: Random seed; default `config.train.seed`.
+    embedding_matrix: Optional frozen pretrained word vectors.
+    dev_eval_fn: Optional `model -> {"exact_match", "f1", ...}` run after
+      every epoch (e.g. decoding + official SQuAD metrics on dev).
+    epochs: Epochs; default `config.train.epochs`.
+    tensorboard_dir: TensorBoard directory; default `out_dir/tensorboard`.
+    callbacks: Extra Keras callbacks, run after the built-in ones.
+    name: Model name.
+    run_eagerly: Run train steps eagerly (debugging, and tests of tiny
+      models, where tracing the step costs far more than running it).
+    deterministic: Enable TF op determinism; default `not
+      train.jit_compile` (see the module docstring).
+
+  Returns:
+    The trained model (weights of the last epoch).
+  """
+  train = config.train
+  dtype = _dtype_policy(train.mixed_precision)
+  seed = train.seed if seed is None else seed
+  epochs = train.epochs if epochs is None else epochs
+  if deterministic is None:
+    deterministic = not train.jit_compile
+  keras.utils.set_random_seed(seed)
+  if deterministic:
+    tf.config.experimental.enable_op_determinism()
+  os.makedirs(out_dir, exist_ok=True)
+  with open(os.path.join(out_dir, CONFIG_FILE), "w") as f:
+    json.dump({"seed": seed, "config": config.to_dict()}, f, indent=2)
+  tensorboard_dir = tensorboard_dir or os.path.join(out_dir, TENSORBOARD_DIR)
+
+  strategy = make_strategy(train.distribution)
+  with strategy.scope():
+    model = build_reader(
+      config.model,
+      word_vocab_size,
+      char_vocab_size,
+      embedding_matrix=embedding_matrix,
+      use_cudnn=False if train.jit_compile else "auto",
+      dtype=dtype,
+      name=name,
+    )
+    compile_reader(model, train, run_eagerly=run_eagerly)
+
+  all_callbacks = [
+    keras.callbacks.BackupAndRestore(os.path.join(out_dir, BACKUP_DIR))
+  ]
+  monitor = None
+  if dev_eval_fn is not None:
+    all_callbacks.append(DevEvaluation(dev_eval_fn, tensorboard_dir))
+    monitor, mode = "dev_f1", "max"
+  elif dev_dataset is not None:
+    monitor, mode = "val_loss", "min"
+  if monitor is not None:
+    all_callbacks.append(
+      keras.callbacks.ModelCheckpoint(
+        os.path.join(out_dir, BEST_MODEL),
+        monitor=monitor,
+        mode=mode,
+        save_best_only=True,
+      )
+    )
+  all_callbacks.append(
+    keras.callbacks.TensorBoard(
+      tensorboard_dir, update_freq=max(1, train.steps_per_execution)
+    )
+  )
+  all_callbacks.extend(callbacks)
+
+  logging.info(
+    "training %s for %d epochs (seed %d) into %s", name, epochs, seed, out_dir
+  )
+  model.fit(
+    train_dataset,
+    validation_data=dev_dataset,
+    epochs=epochs,
+    callbacks=all_callbacks,
+    shuffle=False,  # the input pipeline shuffles
+    verbose=2,
+  )
+  model.save(os.path.join(out_dir, FINAL_MODEL))
+  return model

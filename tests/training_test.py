@@ -1,0 +1,203 @@
+"""Tests of plain reader training: outputs, resume, seeds, learning."""
+
+import dataclasses
+import glob
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from a2d_tf import training
+from a2d_tf.config import get_config
+from a2d_tf.data import dataset, features, synthetic, vocab
+
+WORDS, CHARS = 30, 12
+
+
+def _config(**train):
+  config = get_config("tiny")
+  model = dataclasses.replace(
+    config.model, word_dim=6, char_dim=4, char_hidden=3, hidden=4
+  )
+  return dataclasses.replace(
+    config, model=model, train=dataclasses.replace(config.train, **train)
+  )
+
+
+def _random_dataset(num=8, batch=4, seed=0):
+  rng = np.random.default_rng(seed)
+  lq, lp = 4, 6
+  p_len = rng.integers(3, lp + 1, num).astype(np.int32)
+  x = {
+    "question_ids": rng.integers(2, WORDS, (num, lq)).astype(np.int32),
+    "passage_ids": rng.integers(2, WORDS, (num, lp)).astype(np.int32),
+    "question_chars": rng.integers(1, CHARS, (num, lq, 3)).astype(np.int32),
+    "passage_chars": rng.integers(1, CHARS, (num, lp, 3)).astype(np.int32),
+    "passage_em": rng.integers(0, 2, (num, lp, 2)).astype(np.float32),
+    "question_len": rng.integers(2, lq + 1, num).astype(np.int32),
+    "passage_len": p_len,
+    "start": np.zeros(num, np.int32),
+    "end": (p_len - 1).astype(np.int32),
+  }
+  return tf.data.Dataset.from_tensor_slices(x).batch(batch)
+
+
+def _train(out_dir, config=None, **kwargs):
+  kwargs.setdefault("run_eagerly", True)
+  return training.train_reader(
+    config or _config(),
+    WORDS,
+    CHARS,
+    _random_dataset(),
+    kwargs.pop("dev_dataset", None),
+    str(out_dir),
+    **kwargs,
+  )
+
+
+class _EpochRecorder(keras.callbacks.Callback):
+  def __init__(self):
+    super().__init__()
+    self.epochs = []
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self.epochs.append(epoch)
+
+
+class _KillAtEpoch(keras.callbacks.Callback):
+  def __init__(self, epoch):
+    super().__init__()
+    self.epoch = epoch
+
+  def on_epoch_begin(self, epoch, logs=None):
+    if epoch == self.epoch:
+      raise RuntimeError("simulated preemption")
+
+
+def _scalar_tags(log_dir):
+  tags = set()
+  for path in glob.glob(
+    os.path.join(log_dir, "**", "events.*"), recursive=True
+  ):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      tags.update(value.tag for value in event.summary.value)
+  return tags
+
+
+def test_train_reader_writes_models_config_and_dev_scalars(tmp_path):
+  calls = []
+
+  def dev_eval_fn(model):
+    calls.append(model)
+    return {"exact_match": 10.0 * len(calls), "f1": 20.0 * len(calls)}
+
+  model = _train(
+    tmp_path,
+    seed=3,
+    epochs=2,
+    dev_eval_fn=dev_eval_fn,
+    dev_dataset=_random_dataset(4, seed=1),
+  )
+  assert len(calls) == 2 and calls[0] is model
+  assert model.history.history["dev_f1"] == [20.0, 40.0]
+  assert "val_loss" in model.history.history
+  with open(tmp_path / "config.json") as f:
+    written = json.load(f)
+  assert written["seed"] == 3
+  assert written["config"]["model"]["hidden"] == 4
+  assert (tmp_path / "best.keras").exists()
+  assert not (tmp_path / "backup").exists()  # deleted after a clean finish
+  loaded = keras.models.load_model(tmp_path / "model.keras")
+  batch = next(iter(_random_dataset()))
+  np.testing.assert_array_equal(
+    model(batch)["start_logits"], loaded(batch)["start_logits"]
+  )
+  tags = _scalar_tags(tmp_path / "tensorboard")
+  assert {"dev/f1", "dev/exact_match", "epoch_loss", "batch_loss"} <= tags
+
+
+def test_train_reader_resumes_from_backup_after_a_kill(tmp_path):
+  with pytest.raises(RuntimeError, match="preemption"):
+    _train(tmp_path, epochs=3, callbacks=[_KillAtEpoch(2)])
+  assert (tmp_path / "backup").exists()
+  assert not (tmp_path / "model.keras").exists()
+  recorder = _EpochRecorder()
+  model = _train(tmp_path, epochs=3, callbacks=[recorder])
+  assert recorder.epochs == [2]
+  assert int(model.optimizer.iterations) == 3 * 2  # 2 steps per epoch
+  assert (tmp_path / "model.keras").exists()
+
+
+def test_train_reader_same_seed_reproduces_weights(tmp_path):
+  # Compiled steps (as in real runs); one hop each keeps tracing short.
+  config = _config()
+  config = dataclasses.replace(
+    config,
+    model=dataclasses.replace(config.model, aligner_hops=1, pointer_hops=1),
+  )
+  runs = {
+    name: _train(
+      tmp_path / name, config, seed=seed, epochs=1, run_eagerly=False
+    )
+    for name, seed in (("first", 5), ("second", 5), ("other", 6))
+  }
+  first, second, other = runs["first"], runs["second"], runs["other"]
+  for a, b in zip(first.get_weights(), second.get_weights(), strict=True):
+    np.testing.assert_array_equal(a, b)
+  assert any(
+    not np.array_equal(a, c)
+    for a, c in zip(first.get_weights(), other.get_weights(), strict=True)
+  )
+
+
+def test_train_reader_learns_synthetic_corpus_through_data_pipeline(
+  tmp_path,
+):
+  # One hop each: graph mode, where tracing costs more than the steps.
+  config = get_config("tiny", ["model.aligner_hops=1", "model.pointer_hops=1"])
+  records = synthetic.generate_corpus(8, 0, seed=1)["train"]
+  words = vocab.build_vocabulary(
+    records, min_word_count=1, min_char_count=1, lowercase=True
+  )
+  features.write_split(
+    records, words, config.data, str(tmp_path / "data"), "train", True
+  )
+  train_data = dataset.make_dataset(
+    features.file_pattern(str(tmp_path / "data"), "train"),
+    config.data,
+    batch_size=8,
+    training=True,
+    seed=1,
+  )
+  model = training.train_reader(
+    config,
+    words.num_words,
+    words.num_chars,
+    train_data,
+    None,
+    str(tmp_path / "run"),
+    epochs=8,
+  )
+  losses = model.history.history["loss"]
+  assert losses[-1] < 0.8 * losses[0], losses
+
+
+def test_make_strategy_and_precision_reject_unknown_names(tmp_path):
+  assert training.make_strategy("default") is tf.distribute.get_strategy()
+  with pytest.raises(ValueError, match="distribution="):
+    training.make_strategy("horovod")
+  with pytest.raises(ValueError, match="mixed_precision="):
+    _train(tmp_path, config=_config(mixed_precision="float8"))
+  assert not os.listdir(tmp_path)  # rejected before writing anything
+
+
+def test_make_optimizer_clips_global_norm():
+  optimizer = training.make_optimizer(_config(clipnorm=2.5).train)
+  assert optimizer.global_clipnorm == 2.5
+  assert optimizer.clipnorm is None
+  assert (
+    training.make_optimizer(_config(clipnorm=0.0).train).global_clipnorm is None
+  )
