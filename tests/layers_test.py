@@ -136,6 +136,15 @@ def test_bilstm_padding_changes_no_valid_output(return_sequences):
     np.testing.assert_allclose(base, other, atol=ATOL)
 
 
+@pytest.mark.parametrize("return_sequences", [True, False])
+def test_bilstm_row_without_valid_steps_gives_zeros(return_sequences):
+  layer = BiLSTM(HIDDEN, return_sequences=return_sequences)
+  x = _values(2, 5, 3)
+  out = np.asarray(layer(x, _mask([3, 0], 5)))
+  assert np.all(out[1] == 0)
+  assert np.any(out[0] != 0)
+
+
 def test_bilstm_variational_dropout_shares_mask_over_time():
   layer = BiLSTM(HIDDEN, dropout=0.5, variational=True)
   x = tf.ones((2, 7, 6))

@@ -123,6 +123,23 @@ def test_reader_padding_changes_no_valid_output(char_encoder):
   _assert_outputs_close(model(x), model(_pad(x)))
 
 
+def test_reader_length_zero_filler_row_is_finite_and_costs_nothing():
+  model = _model(char_encoder="bilstm")
+  x = _batch(q_len=np.array([4, 0, 3]), p_len=np.array([7, 0, 2]))
+  x["start"][1] = x["end"][1] = 0
+  with tf.GradientTape() as tape:
+    out = model(x, training=True)
+    loss = model.compute_loss(x=x, y_pred=out)
+  assert np.all(np.asarray(out["start_logits"][1]) == masking.MASK_VALUE)
+  assert np.all(np.asarray(out["attention"][1]) == 0)
+  grads = tape.gradient(loss, model.trainable_weights)
+  assert all(np.all(np.isfinite(tf.convert_to_tensor(g))) for g in grads)
+  kept = {k: v[[0, 2]] for k, v in x.items()}
+  np.testing.assert_allclose(
+    loss, model.compute_loss(x=kept, y_pred=model(kept)) * 2 / 3, rtol=1e-5
+  )
+
+
 def test_reader_ignores_extra_input_keys():
   model = _model()
   x = _batch()

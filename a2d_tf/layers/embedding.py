@@ -127,12 +127,7 @@ class CharEncoder(keras.layers.Layer):
       features = tf.where(char_mask[..., None], features, lowest)
       summary = tf.reduce_max(features, axis=1)
     else:
-      # Keep step 0 valid so a token without characters is never a fully
-      # masked sequence (cuDNN rejects those); its output is zeroed below.
-      first = tf.sequence_mask(tf.ones_like(flat_ids[:, 0]), shape[2])
-      summary = self.rnn(
-        chars, tf.logical_or(char_mask, first), training=training
-      )
+      summary = self.rnn(chars, char_mask, training=training)
     summary = tf.where(has_chars, summary, tf.zeros_like(summary))
     return tf.reshape(summary, [shape[0], shape[1], self.output_dim])
 

@@ -39,7 +39,7 @@ class BiLSTM(keras.layers.Layer):
   """Bidirectional LSTM over a right-padded sequence with an explicit mask.
 
   Padded steps never reach the state of either direction; they are zero in
-  the returned sequence.
+  the returned sequence. A row without any valid step returns zeros.
 
   Args:
     units: Hidden units per direction.
@@ -59,7 +59,8 @@ class BiLSTM(keras.layers.Layer):
     training: Python bool or scalar tensor; enables dropout.
 
   Returns:
-    `[batch, time, 2 * units]` (zero at padded steps) or `[batch, 2 * units]`.
+    `[batch, time, 2 * units]` (zero at padded steps) or `[batch, 2 * units]`
+    (zero for rows without valid steps).
   """
 
   def __init__(
@@ -104,10 +105,16 @@ class BiLSTM(keras.layers.Layer):
   def call(self, inputs, sequence_mask, training=None):
     mask = tf.cast(sequence_mask, tf.bool)
     x = self.input_dropout(inputs, training=training)
-    outputs = self.rnn(x, mask=mask, training=training)
+    # cuDNN rejects fully masked rows (e.g. length-0 filler rows of an uneven
+    # batch), so step 0 always runs; what it produces is zeroed below.
+    first_step = tf.equal(tf.range(tf.shape(mask)[1]), 0)[None, :]
+    outputs = self.rnn(
+      x, mask=tf.logical_or(mask, first_step), training=training
+    )
     if self.return_sequences:
-      outputs = outputs * tf.cast(mask, outputs.dtype)[..., None]
-    return outputs
+      return outputs * tf.cast(mask, outputs.dtype)[..., None]
+    has_steps = tf.reduce_any(mask, axis=1, keepdims=True)
+    return tf.where(has_steps, outputs, tf.zeros_like(outputs))
 
   def compute_output_shape(self, input_shape):
     if self.return_sequences:
