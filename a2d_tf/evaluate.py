@@ -2,6 +2,8 @@ r"""Evaluates predictions, compatible with the official SQuAD v1.1 script.
 
 Usage:
   python -m a2d_tf.evaluate DATASET_FILE PREDICTION_FILE [--task=squad]
+  python -m a2d_tf.evaluate DATASET PREDICTION_FILE --task=narrativeqa \
+    [--split=test]
 
 DATASET_FILE is a SQuAD-format JSON file (`{"version": .., "data": [..]}`),
 PREDICTION_FILE a JSON object mapping question id to answer text. The scores
@@ -9,6 +11,14 @@ are printed as one JSON object on stdout, as the official script prints them:
 `{"exact_match": .., "f1": ..}` for `--task=squad`; `--task=adversarial`
 adds `num_original` and `num_variants` and reports the worst case over each
 original question and its adversarial variants.
+
+For `--task=narrativeqa`, DATASET is either a JSON object of question id ->
+reference answers (as `a2d_tf.data.narrativeqa.write_references` writes it)
+or the NarrativeQA directory (or its `qaps.csv`), whose `--split` questions
+are scored under the ids `read_narrativeqa` gives them. The scores are
+`{"bleu_1": .., "bleu_4": .., "rouge_l": ..}` in percent, computed with the
+COCO caption code as earlier NarrativeQA results were
+(`a2d_tf.metrics.narrativeqa`).
 
 Questions without a prediction score 0 and are reported on stderr. Bad input
 ends with a one-line error on stderr and exit status 1.
@@ -23,11 +33,12 @@ from typing import Any
 
 from absl import app, flags
 
+from a2d_tf.data import narrativeqa as narrativeqa_data
 from a2d_tf.data.records import DataError
-from a2d_tf.metrics import adversarial, squad
+from a2d_tf.metrics import adversarial, narrativeqa, squad
 
 EXPECTED_VERSION = "1.1"
-TASKS = ("squad", "adversarial")
+TASKS = ("squad", "adversarial", "narrativeqa")
 _MAX_LISTED_IDS = 5
 
 _TASK = flags.DEFINE_enum(
@@ -35,7 +46,15 @@ _TASK = flags.DEFINE_enum(
   "squad",
   list(TASKS),
   "squad: official SQuAD v1.1 EM/F1. adversarial: worst case over each "
-  "original question and its AddSent/AddOneSent variants.",
+  "original question and its AddSent/AddOneSent variants. narrativeqa: "
+  "BLEU-1, BLEU-4 and ROUGE-L against both reference answers.",
+)
+_SPLIT = flags.DEFINE_enum(
+  "split",
+  "test",
+  list(narrativeqa_data.SPLITS),
+  "The NarrativeQA split scored when DATASET is the NarrativeQA directory "
+  "or its qaps.csv (--task=narrativeqa only).",
 )
 
 
@@ -113,13 +132,14 @@ def load_predictions(path: str) -> dict[str, str]:
 
 
 def run(
-  task: str, data: Sequence[Any], predictions: dict[str, str]
+  task: str, data: Any, predictions: dict[str, str]
 ) -> tuple[dict[str, Any], tuple[str, ...]]:
   """Evaluates one task.
 
   Args:
     task: One of `TASKS`.
-    data: The dataset's `data` list.
+    data: The dataset's `data` list; for "narrativeqa", question id ->
+      reference answers.
     predictions: Question id -> answer text.
 
   Returns:
@@ -133,6 +153,8 @@ def run(
     result = squad.evaluate_with_details(data, predictions)
   elif task == "adversarial":
     result = adversarial.evaluate_adversarial_with_details(data, predictions)
+  elif task == "narrativeqa":
+    result = narrativeqa.evaluate_with_details(data, predictions)
   else:
     raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
   return result.summary(), result.missing_ids
@@ -154,26 +176,30 @@ def main(argv: Sequence[str]) -> int:
   if len(argv) != 3:
     print(
       "usage: python -m a2d_tf.evaluate DATASET_FILE PREDICTION_FILE "
-      f"[--task={'|'.join(TASKS)}]",
+      f"[--task={'|'.join(TASKS)}] [--split=test]",
       file=sys.stderr,
     )
     return 2
   dataset_path, prediction_path = argv[1], argv[2]
   try:
-    data, version = load_dataset(dataset_path)
-    if version != EXPECTED_VERSION:
-      print(
-        f"Evaluation expects v-{EXPECTED_VERSION}, but got dataset with "
-        f"v-{version}",
-        file=sys.stderr,
-      )
+    if _TASK.value == "narrativeqa":
+      data = narrativeqa_data.read_references(dataset_path, _SPLIT.value)
+    else:
+      data, version = load_dataset(dataset_path)
+      if version != EXPECTED_VERSION:
+        print(
+          f"Evaluation expects v-{EXPECTED_VERSION}, but got dataset with "
+          f"v-{version}",
+          file=sys.stderr,
+        )
     predictions = load_predictions(prediction_path)
     scores, missing_ids = run(_TASK.value, data, predictions)
   except InputError as e:
     print(f"error: {e}", file=sys.stderr)
     return 1
   except DataError as e:
-    print(f"error: dataset file {dataset_path}: {e}", file=sys.stderr)
+    where = "" if e.path else f"dataset file {dataset_path}: "
+    print(f"error: {where}{e}", file=sys.stderr)
     return 1
   _report_missing(missing_ids)
   print(json.dumps(scores))

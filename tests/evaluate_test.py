@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from a2d_tf.metrics import squad
+from a2d_tf.metrics import narrativeqa, squad
 
 _REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -180,3 +180,149 @@ def test_cli_unknown_task_fails_without_traceback(tmp_path):
   assert result.returncode != 0
   assert "task" in result.stderr
   assert "Traceback" not in result.stderr
+
+
+def _addsent_json():
+  """AddSent-shaped data: originals and variants in separate paragraphs."""
+  original = "Peyton Manning led the Denver Broncos to victory."
+  distractor = " Jeff Dean led the Chicago Bears to victory."
+
+  def paragraph(context, qas):
+    return {
+      "context": context,
+      "qas": [
+        {
+          "id": qid,
+          "question": "Who led the team?",
+          "answers": [{"text": "Peyton Manning", "answer_start": 0}],
+        }
+        for qid in qas
+      ],
+    }
+
+  q1, q2 = "56be4db0acb8001400a502ec", "56be4db0acb8001400a502ed"
+  return (
+    {
+      "version": "1.1",
+      "data": [
+        {
+          "title": "Super_Bowl_50",
+          "paragraphs": [
+            paragraph(original, [q1, q2]),
+            paragraph(
+              original + distractor,
+              [f"{q1}-high-conf-turk0", f"{q2}-high-conf-turk0"],
+            ),
+            paragraph(original + distractor, [f"{q1}-high-conf-turk1"]),
+          ],
+        }
+      ],
+    },
+    q1,
+    q2,
+  )
+
+
+def test_cli_adversarial_addsent_file_worst_case_per_original(tmp_path):
+  dataset, q1, q2 = _addsent_json()
+  predictions = {
+    q1: "Peyton Manning",
+    f"{q1}-high-conf-turk0": "Peyton Manning",
+    f"{q1}-high-conf-turk1": "Jeff Dean",  # fooled by one variant
+    q2: "Peyton Manning",
+    f"{q2}-high-conf-turk0": "Manning",  # EM 0, F1 2/3
+  }
+  result = _run(
+    _write(tmp_path, "addsent.json", dataset),
+    _write(tmp_path, "pred.json", predictions),
+    "--task=adversarial",
+  )
+  assert result.returncode == 0, result.stderr
+  scores = json.loads(result.stdout)
+  assert scores["num_original"] == 2
+  assert scores["num_variants"] == 3
+  assert scores["exact_match"] == pytest.approx(0.0)
+  assert scores["f1"] == pytest.approx(100 * (0 + 2 / 3) / 2)
+  # The same file scored as plain SQuAD averages over all five questions.
+  plain = json.loads(
+    _run(
+      _write(tmp_path, "addsent.json", dataset),
+      _write(tmp_path, "pred.json", predictions),
+    ).stdout
+  )
+  assert plain["exact_match"] == pytest.approx(60.0)
+
+
+_NQA_REFERENCES = {
+  "docA_0": ["the old man", "an old man"],
+  "docA_1": ["a b c d x y z", "q"],
+  "docB_0": ["in Paris .", "Paris"],
+}
+_NQA_PREDICTIONS = {"docA_0": "The Old Man", "docA_1": "a b c d e"}
+
+
+def test_cli_narrativeqa_scores_json_references(tmp_path):
+  result = _run(
+    _write(tmp_path, "refs.json", _NQA_REFERENCES),
+    _write(tmp_path, "pred.json", _NQA_PREDICTIONS),
+    "--task=narrativeqa",
+  )
+  assert result.returncode == 0, result.stderr
+  scores = json.loads(result.stdout)
+  assert scores == pytest.approx(
+    narrativeqa.evaluate_narrativeqa(_NQA_REFERENCES, _NQA_PREDICTIONS)
+  )
+  # ROUGE-L: docA_0 exact (1); docA_1 LCS 4, P = 4/5, R = 4/7; docB_0 0.
+  p, r = 4 / 5, 4 / 7
+  rouge_a1 = 2.44 * p * r / (r + 1.44 * p)
+  assert scores["rouge_l"] == pytest.approx(100 * (1 + rouge_a1) / 3)
+  assert "1 unanswered question(s)" in result.stderr
+  assert "docB_0" in result.stderr
+
+
+def test_cli_narrativeqa_reads_split_from_qaps_directory(tmp_path):
+  header = "document_id,set,question,answer1,answer2,question_tokenized,"
+  header += "answer1_tokenized,answer2_tokenized\n"
+  rows = [
+    "docA,train,q,a,b,q ?,the old man,an old man\n",
+    "docB,test,q,a,b,q ?,in Paris .,Paris\n",
+    "docA,train,q,a,b,q ?,a b c d x y z,q\n",
+  ]
+  (tmp_path / "qaps.csv").write_text(header + "".join(rows), encoding="utf-8")
+  predictions = _write(tmp_path, "pred.json", {"docB_0": "Paris"})
+  result = _run(str(tmp_path), predictions, "--task=narrativeqa")
+  assert result.returncode == 0, result.stderr
+  # Only the test split (the default) is scored: docB_0, exactly right.
+  assert json.loads(result.stdout)["rouge_l"] == pytest.approx(100.0)
+  assert "unanswered" not in result.stderr
+  result = _run(
+    str(tmp_path), predictions, "--task=narrativeqa", "--split=train"
+  )
+  assert result.returncode == 0, result.stderr
+  assert json.loads(result.stdout)["rouge_l"] == pytest.approx(0.0)
+  assert "2 unanswered question(s)" in result.stderr
+  assert "docA_0, docA_1" in result.stderr
+
+
+@pytest.mark.parametrize(
+  "dataset, message",
+  [
+    (["docA_0"], "expected a JSON object"),
+    ({"docA_0": "the old man"}, "record docA_0, field 'references'"),
+    ({}, "no questions"),
+  ],
+)
+def test_cli_narrativeqa_bad_references_one_line_error(
+  tmp_path, dataset, message
+):
+  result = _run(
+    _write(tmp_path, "refs.json", dataset),
+    _write(tmp_path, "pred.json", _NQA_PREDICTIONS),
+    "--task=narrativeqa",
+  )
+  assert result.returncode == 1
+  assert result.stdout == ""
+  lines = result.stderr.strip().splitlines()
+  assert len(lines) == 1, result.stderr
+  assert lines[0].startswith("error: ")
+  assert message in lines[0]
