@@ -551,6 +551,22 @@ def _sum_stats(rows: Iterable[tuple[int, ...]]) -> tuple[int, int, int, int]:
   return tuple(total)
 
 
+LOCAL_RUNNER = "--runner=FnApiRunner"
+
+
+def beam_options(beam_pipeline_args: Sequence[str] | None) -> list[str]:
+  """The Beam arguments, with the in-process runner when none is named.
+
+  Beam's DirectRunner first tries Prism, which downloads a binary at run
+  time; the in-process FnApiRunner (what DirectRunner falls back to) runs
+  the same pipeline without that.
+  """
+  args = list(beam_pipeline_args or [])
+  if not any(a == "--runner" or a.startswith("--runner=") for a in args):
+    args.insert(0, LOCAL_RUNNER)
+  return args
+
+
 def materialize_knowledge(
   feature_pattern: str,
   teacher_paths: Sequence[str],
@@ -604,7 +620,7 @@ def materialize_knowledge(
     max_answer_len=config.model.max_answer_len,
     max_word_len=config.data.max_word_len,
   )
-  options = PipelineOptions(list(beam_pipeline_args or []))
+  options = PipelineOptions(beam_options(beam_pipeline_args))
   with beam.Pipeline(options=options) as pipeline:
     features = (
       pipeline

@@ -128,6 +128,71 @@ def _dtype_policy(mixed_precision: str) -> str | None:
   return mixed_precision
 
 
+def _prepare(
+  config: ExperimentConfig,
+  out_dir: str,
+  seed: int,
+  deterministic: bool | None,
+) -> None:
+  """Seeds everything, turns on op determinism, writes `config.json`."""
+  if deterministic is None:
+    deterministic = not config.train.jit_compile
+  keras.utils.set_random_seed(seed)
+  if deterministic:
+    tf.config.experimental.enable_op_determinism()
+  os.makedirs(out_dir, exist_ok=True)
+  with open(os.path.join(out_dir, CONFIG_FILE), "w") as f:
+    json.dump({"seed": seed, "config": config.to_dict()}, f, indent=2)
+
+
+def _fit(
+  model: keras.Model,
+  train: TrainConfig,
+  train_dataset: tf.data.Dataset,
+  dev_dataset: tf.data.Dataset | None,
+  out_dir: str,
+  epochs: int,
+  dev_eval_fn: DevEvalFn | None,
+  tensorboard_dir: str | None,
+  callbacks: Sequence[keras.callbacks.Callback],
+) -> None:
+  """`model.fit` with resume, dev evaluation, best checkpoint, TensorBoard."""
+  tensorboard_dir = tensorboard_dir or os.path.join(out_dir, TENSORBOARD_DIR)
+  all_callbacks = [
+    keras.callbacks.BackupAndRestore(os.path.join(out_dir, BACKUP_DIR))
+  ]
+  monitor = None
+  if dev_eval_fn is not None:
+    all_callbacks.append(DevEvaluation(dev_eval_fn, tensorboard_dir))
+    monitor, mode = "dev_f1", "max"
+  elif dev_dataset is not None:
+    monitor, mode = "val_loss", "min"
+  if monitor is not None:
+    all_callbacks.append(
+      keras.callbacks.ModelCheckpoint(
+        os.path.join(out_dir, BEST_MODEL),
+        monitor=monitor,
+        mode=mode,
+        save_best_only=True,
+      )
+    )
+  all_callbacks.append(
+    keras.callbacks.TensorBoard(
+      tensorboard_dir, update_freq=max(1, train.steps_per_execution)
+    )
+  )
+  all_callbacks.extend(callbacks)
+  logging.info("training %s for %d epochs into %s", model.name, epochs, out_dir)
+  model.fit(
+    train_dataset,
+    validation_data=dev_dataset,
+    epochs=epochs,
+    callbacks=all_callbacks,
+    shuffle=False,  # the input pipeline shuffles
+    verbose=2,
+  )
+
+
 def train_reader(
   config: ExperimentConfig,
   word_vocab_size: int,
@@ -178,19 +243,9 @@ def train_reader(
     The trained model (weights of the last epoch).
   """
   train = config.train
-  dtype = _dtype_policy(train.mixed_precision)
   seed = train.seed if seed is None else seed
   epochs = train.epochs if epochs is None else epochs
-  if deterministic is None:
-    deterministic = not train.jit_compile
-  keras.utils.set_random_seed(seed)
-  if deterministic:
-    tf.config.experimental.enable_op_determinism()
-  os.makedirs(out_dir, exist_ok=True)
-  with open(os.path.join(out_dir, CONFIG_FILE), "w") as f:
-    json.dump({"seed": seed, "config": config.to_dict()}, f, indent=2)
-  tensorboard_dir = tensorboard_dir or os.path.join(out_dir, TENSORBOARD_DIR)
-
+  _prepare(config, out_dir, seed, deterministic)
   strategy = make_strategy(train.distribution)
   with strategy.scope():
     model = build_reader(
@@ -199,46 +254,104 @@ def train_reader(
       char_vocab_size,
       embedding_matrix=embedding_matrix,
       use_cudnn=False if train.jit_compile else "auto",
-      dtype=dtype,
+      dtype=_dtype_policy(train.mixed_precision),
       name=name,
     )
     compile_reader(model, train, run_eagerly=run_eagerly)
-
-  all_callbacks = [
-    keras.callbacks.BackupAndRestore(os.path.join(out_dir, BACKUP_DIR))
-  ]
-  monitor = None
-  if dev_eval_fn is not None:
-    all_callbacks.append(DevEvaluation(dev_eval_fn, tensorboard_dir))
-    monitor, mode = "dev_f1", "max"
-  elif dev_dataset is not None:
-    monitor, mode = "val_loss", "min"
-  if monitor is not None:
-    all_callbacks.append(
-      keras.callbacks.ModelCheckpoint(
-        os.path.join(out_dir, BEST_MODEL),
-        monitor=monitor,
-        mode=mode,
-        save_best_only=True,
-      )
-    )
-  all_callbacks.append(
-    keras.callbacks.TensorBoard(
-      tensorboard_dir, update_freq=max(1, train.steps_per_execution)
-    )
-  )
-  all_callbacks.extend(callbacks)
-
-  logging.info(
-    "training %s for %d epochs (seed %d) into %s", name, epochs, seed, out_dir
-  )
-  model.fit(
+  _fit(
+    model,
+    train,
     train_dataset,
-    validation_data=dev_dataset,
-    epochs=epochs,
-    callbacks=all_callbacks,
-    shuffle=False,  # the input pipeline shuffles
-    verbose=2,
+    dev_dataset,
+    out_dir,
+    epochs,
+    dev_eval_fn,
+    tensorboard_dir,
+    callbacks,
   )
   model.save(os.path.join(out_dir, FINAL_MODEL))
   return model
+
+
+def train_student(
+  config: ExperimentConfig,
+  word_vocab_size: int,
+  char_vocab_size: int,
+  train_dataset: tf.data.Dataset,
+  dev_dataset: tf.data.Dataset | None,
+  out_dir: str,
+  seed: int | None = None,
+  embedding_matrix: np.ndarray | None = None,
+  dev_eval_fn: DevEvalFn | None = None,
+  epochs: int | None = None,
+  tensorboard_dir: str | None = None,
+  callbacks: Sequence[keras.callbacks.Callback] = (),
+  run_eagerly: bool = False,
+  deterministic: bool | None = None,
+) -> RMRReader:
+  """Trains the A2D student on materialized knowledge; saves its reader.
+
+  Same outputs, resume and logging as `train_reader`; the epoch logs (and
+  TensorBoard) carry every loss term (`ce`, `kd`, `ans`, `att`, `loss`, and
+  `val_*` on `dev_dataset`). With `distill.stagewise`, the first
+  `distill.warmup_epochs` epochs match attention only and `epochs` answer
+  epochs follow, so the answer phase trains as long as joint training does.
+
+  Args:
+    config: The experiment config (`model`, `train`, `distill`).
+    word_vocab_size: Word ids.
+    char_vocab_size: Character ids.
+    train_dataset: Knowledge batches (`knowledge.make_knowledge_dataset`).
+    dev_dataset: Optional dev knowledge batches for the `val_*` terms.
+    out_dir: Output directory (created); `model.keras` is the student's
+      reader, the deployable model.
+    seed: Random seed; default `config.train.seed`.
+    embedding_matrix: Optional frozen pretrained word vectors.
+    dev_eval_fn: Optional `model -> {"exact_match", "f1"}` per epoch.
+    epochs: Epochs of (joint or answer-phase) training; default
+      `config.train.epochs`.
+    tensorboard_dir: TensorBoard directory; default `out_dir/tensorboard`.
+    callbacks: Extra Keras callbacks.
+    run_eagerly: Run train steps eagerly.
+    deterministic: Enable TF op determinism (default as `train_reader`).
+
+  Returns:
+    The student's trained reader.
+  """
+  from a2d_tf.models import student as student_lib
+
+  train = config.train
+  seed = train.seed if seed is None else seed
+  epochs = train.epochs if epochs is None else epochs
+  if config.distill.stagewise:
+    epochs += config.distill.warmup_epochs
+  _prepare(config, out_dir, seed, deterministic)
+  strategy = make_strategy(train.distribution)
+  with strategy.scope():
+    student = student_lib.build_student(
+      config,
+      word_vocab_size,
+      char_vocab_size,
+      embedding_matrix,
+      use_cudnn=False if train.jit_compile else "auto",
+      dtype=_dtype_policy(train.mixed_precision),
+    )
+    student.compile(
+      optimizer=make_optimizer(train),
+      jit_compile=False if run_eagerly else train.jit_compile,
+      steps_per_execution=train.steps_per_execution,
+      run_eagerly=run_eagerly,
+    )
+  _fit(
+    student,
+    train,
+    train_dataset,
+    dev_dataset,
+    out_dir,
+    epochs,
+    dev_eval_fn,
+    tensorboard_dir,
+    [*student_lib.student_callbacks(config.distill), *callbacks],
+  )
+  student.reader.save(os.path.join(out_dir, FINAL_MODEL))
+  return student.reader

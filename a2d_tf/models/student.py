@@ -115,6 +115,15 @@ class A2DStudent(keras.Model):
       raise ValueError(f"phase must be one of {PHASES}, got {phase!r}.")
     self._phase.assign(float(PHASES.index(phase)))
 
+  def build(self, input_shape=None):
+    """Builds the wrapped reader (BackupAndRestore needs a built model).
+
+    The student's only own weight, the phase, is made in `__init__`.
+    """
+    if not self.reader.built:
+      self.reader.build(input_shape)
+    self.built = True
+
   def call(self, inputs, training=False):
     return self.reader(inputs, training=training)
 
@@ -237,12 +246,14 @@ def build_student(
     **reader_kwargs,
   )
   # The student's own policy decides whether `compile` adds loss scaling.
-  return A2DStudent(
+  student = A2DStudent(
     reader,
     config.distill,
     dtype=reader_kwargs.get("dtype"),
     name="a2d_student",
   )
+  student.build()
+  return student
 
 
 def student_callbacks(config: DistillConfig) -> list[keras.callbacks.Callback]:

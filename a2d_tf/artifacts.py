@@ -1,0 +1,76 @@
+"""File layout of the pipeline's artifacts, and loaders for them.
+
+Components write and read artifacts through these functions only, so the
+layout is defined once:
+
+* RawExamples: `<split>.json` per split (SQuAD v1.1 format) and
+  `splits.json` (split names, the evaluation sets among them).
+* Vocabulary: the `Vocabulary` files, plus `embedding.npy` when pretrained
+  vectors were given.
+* Features: `<split>-*.tfrecord.gz` shards and `<split>_stats.json`.
+* Model: `model.keras` (a reader; the student's reader for the student).
+* Knowledge: `knowledge-*.tfrecord.gz` shards and `stats.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+
+import numpy as np
+
+from a2d_tf import kit
+from a2d_tf.data import features, squad
+from a2d_tf.data.records import Record
+from a2d_tf.data.vocab import Vocabulary
+
+SPLITS_FILE = "splits.json"
+EMBEDDING_FILE = "embedding.npy"
+MODEL_FILE = "model.keras"
+
+
+def write_splits(
+  out: kit.OutputArtifact, splits: Mapping[str, list[Record]]
+) -> None:
+  """Writes every split as SQuAD JSON plus the split index."""
+  for name, records in splits.items():
+    squad.write_squad_json(records, out.path(f"{name}.json"))
+    out.counts[name] = len(records)
+  eval_sets = [name for name in splits if name != "train"]
+  with open(out.path(SPLITS_FILE), "w", encoding="utf-8") as f:
+    json.dump({"splits": list(splits), "eval_sets": eval_sets}, f, indent=2)
+
+
+def eval_sets(examples: kit.Artifact) -> list[str]:
+  """Names of the evaluation splits (`dev` first, then extra sets)."""
+  with open(examples.path(SPLITS_FILE), encoding="utf-8") as f:
+    return json.load(f)["eval_sets"]
+
+
+def read_split(examples: kit.Artifact, split: str) -> list[Record]:
+  return squad.read_squad_json(
+    examples.path(f"{split}.json"), require_answers=False
+  )
+
+
+def squad_data(examples: kit.Artifact, split: str) -> list:
+  """The `data` list of a split's SQuAD JSON (what the metrics take)."""
+  with open(examples.path(f"{split}.json"), encoding="utf-8") as f:
+    return json.load(f)["data"]
+
+
+def load_vocab(vocab: kit.Artifact) -> tuple[Vocabulary, np.ndarray | None]:
+  """The vocabulary and the pretrained embedding matrix, if any."""
+  matrix = None
+  if os.path.exists(vocab.path(EMBEDDING_FILE)):
+    matrix = np.load(vocab.path(EMBEDDING_FILE))
+  return Vocabulary.load(vocab.uri), matrix
+
+
+def feature_pattern(features_artifact: kit.Artifact, split: str) -> str:
+  return features.file_pattern(features_artifact.uri, split)
+
+
+def model_path(model: kit.Artifact) -> str:
+  return model.path(MODEL_FILE)

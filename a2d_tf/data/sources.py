@@ -1,0 +1,139 @@
+"""Where a run's examples come from: the embedded corpus, TFDS or JSON files.
+
+`load_splits` returns the record lists of one run: `train`, `dev` and any
+number of named extra evaluation sets (AddSent, AddOneSent, ...). The
+embedded synthetic corpus brings its own `adversarial` evaluation set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Mapping
+
+import tensorflow as tf
+
+from a2d_tf.data import squad, synthetic
+from a2d_tf.data.records import DataError, Record
+
+DATASETS = ("synthetic", "tfds", "json")
+_EVAL_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def parse_eval_files(values: list[str] | tuple[str, ...]) -> dict[str, str]:
+  """Parses repeated `NAME=PATH` flags into a dict.
+
+  Raises:
+    ValueError: On a value without `=`, a bad or repeated name.
+  """
+  parsed = {}
+  for value in values:
+    name, sep, path = value.partition("=")
+    if not sep or not name or not path:
+      raise ValueError(f"--eval_file expects NAME=PATH, got {value!r}.")
+    if not _EVAL_NAME.match(name) or name in ("train", "dev"):
+      raise ValueError(
+        f"--eval_file name {name!r} must use letters, digits, '.', '_' or "
+        "'-' and must not be 'train' or 'dev'."
+      )
+    if name in parsed:
+      raise ValueError(f"--eval_file name {name!r} is given twice.")
+    parsed[name] = path
+  return parsed
+
+
+def check_files(paths: Mapping[str, str]) -> None:
+  """Raises DataError naming the first input file that does not exist."""
+  for name, path in paths.items():
+    if path and not tf.io.gfile.exists(path):
+      raise DataError(f"{name} file does not exist", path=path)
+
+
+def files_digest(paths: Mapping[str, str]) -> str:
+  """A digest of the input files' contents, for caching by content."""
+  digest = hashlib.sha256()
+  for name in sorted(paths):
+    path = paths[name]
+    digest.update(f"{name}={path}\n".encode())
+    if path and tf.io.gfile.exists(path):
+      with tf.io.gfile.GFile(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+          digest.update(chunk)
+  return digest.hexdigest()[:16]
+
+
+def load_splits(
+  dataset: str,
+  train_file: str = "",
+  dev_file: str = "",
+  eval_files: Mapping[str, str] | None = None,
+  synthetic_train_size: int = 600,
+  synthetic_dev_size: int = 100,
+  synthetic_seed: int = 13,
+  tfds_data_dir: str | None = None,
+  max_train_examples: int = 0,
+  max_dev_examples: int = 0,
+) -> dict[str, list[Record]]:
+  """Loads the splits of one run.
+
+  Args:
+    dataset: "synthetic" (the embedded corpus), "tfds" (`squad/v1.1`) or
+      "json" (SQuAD-format `train_file` and `dev_file`).
+    train_file: SQuAD-format training file for "json".
+    dev_file: SQuAD-format dev file for "json".
+    eval_files: Extra evaluation sets, name -> SQuAD-format file; evaluated
+      with the worst case over adversarial variants when ids carry them.
+    synthetic_train_size: Passages in the embedded train split.
+    synthetic_dev_size: Passages in the embedded dev split.
+    synthetic_seed: Seed of the embedded corpus.
+    tfds_data_dir: TFDS data directory for "tfds".
+    max_train_examples: Keep only the first N training questions (0 = all).
+    max_dev_examples: Keep only the first N dev questions (0 = all).
+
+  Returns:
+    Split name -> records: `train`, `dev`, then one entry per eval set.
+
+  Raises:
+    ValueError: On an unknown dataset or missing files for "json".
+    DataError: On unreadable or malformed data.
+  """
+  eval_files = dict(eval_files or {})
+  if dataset not in DATASETS:
+    raise ValueError(
+      f"Unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}."
+    )
+  if dataset == "json" and not (train_file and dev_file):
+    raise ValueError("--dataset=json needs --train_file and --dev_file.")
+  check_files({"train": train_file, "dev": dev_file, **eval_files})
+  if dataset == "synthetic":
+    splits = synthetic.generate_corpus(
+      synthetic_train_size, synthetic_dev_size, synthetic_seed
+    )
+  elif dataset == "tfds":
+    splits = {
+      "train": squad.read_tfds_squad("train", data_dir=tfds_data_dir),
+      "dev": squad.read_tfds_squad("validation", data_dir=tfds_data_dir),
+    }
+  else:
+    splits = {
+      "train": squad.read_squad_json(train_file),
+      "dev": squad.read_squad_json(dev_file),
+    }
+  if max_train_examples:
+    splits["train"] = splits["train"][:max_train_examples]
+  if max_dev_examples:
+    splits["dev"] = splits["dev"][:max_dev_examples]
+  for name, path in eval_files.items():
+    if name in splits:
+      raise ValueError(f"Evaluation set {name!r} is already defined.")
+    splits[name] = squad.read_squad_json(path)
+  for name, records in splits.items():
+    if not records:
+      raise DataError(f"split {name!r} has no examples")
+  return splits
+
+
+def split_file(directory: str, split: str) -> str:
+  """Where `example_gen` writes a split as SQuAD JSON."""
+  return os.path.join(directory, f"{split}.json")

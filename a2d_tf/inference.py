@@ -1,0 +1,156 @@
+"""Batch inference with one reader or an ensemble of readers.
+
+The ensemble output is the arithmetic mean of the members' probabilities
+(`knowledge.ensemble_probs` at temperature 1), never a mean of logits.
+Every prediction goes through the one span decoder of `a2d_tf.decoding`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Sequence
+
+import keras
+import tensorflow as tf
+
+from a2d_tf import decoding, knowledge, masking
+from a2d_tf.data.records import Record
+from a2d_tf.metrics import squad as squad_metrics
+
+
+def make_predict_fn(model: keras.Model, jit_compile: bool = False):
+  """A compiled forward pass returning float32 outputs (inference mode)."""
+
+  @tf.function(reduce_retracing=True, jit_compile=jit_compile)
+  def predict(inputs):
+    return model(inputs, training=False)
+
+  return predict
+
+
+@dataclasses.dataclass
+class Prediction:
+  """A decoded answer.
+
+  Attributes:
+    text: Answer text, a substring of the context.
+    start_char: Code-point offset of its first character.
+    end_char: Code-point offset just past its last character.
+    score: p_start * p_end of the span.
+  """
+
+  text: str
+  start_char: int
+  end_char: int
+  score: float
+
+
+def predict(
+  models: Sequence[keras.Model],
+  dataset: tf.data.Dataset,
+  records: dict[str, Record],
+  max_answer_len: int,
+) -> tuple[dict[str, Prediction], float]:
+  """Answers every example of `dataset` with one model or an ensemble.
+
+  Args:
+    models: One reader, or the K members of an ensemble.
+    dataset: Batches made with `with_metadata=True` (ids and char offsets).
+    records: The raw records by id (for the context text).
+    max_answer_len: Longest span in tokens.
+
+  Returns:
+    Predictions by id, and the seconds spent in the models' forward passes
+    (the inference wall time compared between ensemble and student).
+  """
+  predict_fns = [make_predict_fn(m) for m in models]
+  predictions = {}
+  model_seconds = 0.0
+  for batch in dataset:
+    inputs = {k: v for k, v in batch.items() if k != "id"}
+    began = time.perf_counter()
+    outputs = [fn(inputs) for fn in predict_fns]
+    mask = masking.sequence_mask(
+      batch["passage_len"], tf.shape(outputs[0]["start_logits"])[1]
+    )
+    start_probs = knowledge.ensemble_probs(
+      [o["start_logits"] for o in outputs], mask, 1.0
+    )
+    end_probs = knowledge.ensemble_probs(
+      [o["end_logits"] for o in outputs], mask, 1.0
+    )
+    start_probs = start_probs.numpy()
+    model_seconds += time.perf_counter() - began
+    end_probs = end_probs.numpy()
+    lengths = batch["passage_len"].numpy()
+    spans, scores = decoding.best_spans(
+      start_probs, end_probs, lengths, max_answer_len
+    )
+    ids = [i.decode("utf-8") for i in batch["id"].numpy()]
+    starts = batch["passage_char_starts"].numpy()
+    ends = batch["passage_char_ends"].numpy()
+    for row, example_id in enumerate(ids):
+      n = lengths[row]
+      text, start_char, end_char = decoding.span_text(
+        records[example_id].context,
+        starts[row, :n],
+        ends[row, :n],
+        spans[row, 0],
+        spans[row, 1],
+      )
+      predictions[example_id] = Prediction(
+        text, start_char, end_char, float(scores[row])
+      )
+  return predictions, model_seconds
+
+
+def time_forward(
+  models: Sequence[keras.Model],
+  batches: Sequence[dict[str, tf.Tensor]],
+  repeats: int = 1,
+) -> float:
+  """Seconds for the models' forward passes over the same batches.
+
+  Each function is traced on the first batch before timing starts, so the
+  figure measures steady-state inference, not tracing.
+  """
+  predict_fns = [make_predict_fn(m) for m in models]
+  warm = {k: v for k, v in batches[0].items() if k != "id"}
+  for fn in predict_fns:
+    fn(warm)
+  began = time.perf_counter()
+  for _ in range(repeats):
+    for batch in batches:
+      inputs = {k: v for k, v in batch.items() if k != "id"}
+      results = [fn(inputs) for fn in predict_fns]
+      for result in results:
+        result["start_logits"].numpy()
+  return time.perf_counter() - began
+
+
+def predictions_to_json(predictions: dict[str, Prediction]) -> dict[str, str]:
+  """The official prediction-file format: id -> answer text."""
+  return {k: p.text for k, p in sorted(predictions.items())}
+
+
+def evaluate_predictions(
+  squad_data: list, predictions: dict[str, Prediction]
+) -> dict[str, float]:
+  """Official SQuAD EM/F1 (percent) of decoded predictions."""
+  return squad_metrics.evaluate(squad_data, predictions_to_json(predictions))
+
+
+def make_dev_eval_fn(
+  dataset: tf.data.Dataset,
+  records: dict[str, Record],
+  squad_data: list,
+  max_answer_len: int,
+):
+  """`model -> {"exact_match", "f1"}` on a dev set, for per-epoch logging."""
+
+  def eval_fn(model: keras.Model) -> dict[str, float]:
+    predictions, _ = predict([model], dataset, records, max_answer_len)
+    return evaluate_predictions(squad_data, predictions)
+
+  return eval_fn

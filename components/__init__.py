@@ -1,0 +1,1 @@
+"""Pipeline components: one file per step, thin wrappers over a2d_tf."""

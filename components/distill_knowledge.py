@@ -1,0 +1,51 @@
+"""distill_knowledge: materialize the teacher ensemble's knowledge (Beam)."""
+
+from a2d_tf import artifacts, kit
+from a2d_tf import knowledge as knowledge_lib
+from a2d_tf.config import ExperimentConfig
+
+
+@kit.component(
+  inputs={
+    "examples": "RawExamples",
+    "features": "Features",
+    "teachers": "Model*",
+  },
+  outputs={"knowledge": "Knowledge"},
+  runtime_params=("beam_pipeline_args",),
+)
+def distill_knowledge(
+  examples: kit.Artifact,
+  features: kit.Artifact,
+  teachers: list,
+  knowledge: kit.OutputArtifact,
+  config: dict,
+  split: str,
+  beam_pipeline_args: list,
+):
+  """Runs the K teachers over a split's features in an Apache Beam pipeline.
+
+  Writes the original features plus the ensemble's soft span distributions,
+  mean attention and confusing span per example (`knowledge.KNOWLEDGE_SPEC`).
+  """
+  cfg = ExperimentConfig.from_dict(config)
+  gold = knowledge_lib.gold_answers_from_records(
+    artifacts.read_split(examples, split)
+  )
+  stats = knowledge_lib.materialize_knowledge(
+    artifacts.feature_pattern(features, split),
+    [artifacts.model_path(t) for t in teachers],
+    knowledge.uri,
+    cfg,
+    gold_answers=gold,
+    beam_pipeline_args=beam_pipeline_args,
+  )
+  for key in (
+    "num_examples",
+    "with_confusing",
+    "without_confusing",
+    "knowledge_bytes_per_example",
+    "file_bytes_per_example",
+  ):
+    if key in stats:
+      knowledge.counts[key] = stats[key]

@@ -1,0 +1,107 @@
+"""evaluate: single teacher, K-teacher ensemble and student on every set."""
+
+import json
+import os
+
+import keras
+
+from a2d_tf import artifacts, inference, kit, report
+from a2d_tf.config import ExperimentConfig
+from a2d_tf.data import dataset as dataset_lib
+from a2d_tf.models import reader as reader_lib
+
+
+@kit.component(
+  inputs={
+    "examples": "RawExamples",
+    "features": "Features",
+    "teachers": "Model*",
+    "student": "Model",
+  },
+  outputs={"evaluation": "Evaluation"},
+)
+def evaluate(
+  examples: kit.Artifact,
+  features: kit.Artifact,
+  teachers: list,
+  student: kit.Artifact,
+  evaluation: kit.OutputArtifact,
+  config: dict,
+  timing_repeats: int,
+):
+  """Writes `report.json`, `report.md` and `predictions/<system>_<set>.json`."""
+  cfg = ExperimentConfig.from_dict(config)
+  teacher_models = [
+    keras.saving.load_model(artifacts.model_path(t)) for t in teachers
+  ]
+  student_model = keras.saving.load_model(artifacts.model_path(student))
+  systems = {
+    "single": teacher_models[:1],
+    "ensemble": teacher_models,
+    "student": [student_model],
+  }
+  os.makedirs(evaluation.path("predictions"), exist_ok=True)
+  sets = {}
+  for name in artifacts.eval_sets(examples):
+    dataset = dataset_lib.make_dataset(
+      artifacts.feature_pattern(features, name),
+      cfg.data,
+      cfg.train.batch_size,
+      training=False,
+      with_metadata=True,
+    ).cache()
+    records = {r.id: r for r in artifacts.read_split(examples, name)}
+    scores, predictions = report.evaluate_systems(
+      systems,
+      dataset,
+      records,
+      artifacts.squad_data(examples, name),
+      cfg.model.max_answer_len,
+    )
+    sets[name] = scores
+    for system, answers in predictions.items():
+      path = evaluation.path("predictions", f"{system}_{name}.json")
+      with open(path, "w", encoding="utf-8") as f:
+        json.dump(answers, f, indent=1, ensure_ascii=False)
+    evaluation.counts[f"{name}_student_f1"] = round(scores["student"]["f1"], 2)
+  timing_batches = list(
+    dataset_lib.make_dataset(
+      artifacts.feature_pattern(features, "dev"),
+      cfg.data,
+      cfg.train.batch_size,
+      training=False,
+    )
+  )
+  single_s = inference.time_forward(
+    teacher_models[:1], timing_batches, timing_repeats
+  )
+  ensemble_s = inference.time_forward(
+    teacher_models, timing_batches, timing_repeats
+  )
+  student_s = inference.time_forward(
+    [student_model], timing_batches, timing_repeats
+  )
+  result = {
+    "sets": sets,
+    "parameters": {
+      "teacher": reader_lib.count_params(teacher_models[0])["trainable"],
+      "student": reader_lib.count_params(student_model)["trainable"],
+    },
+    "inference": {
+      "k": len(teacher_models),
+      "examples": int(
+        sum(int(b["passage_len"].shape[0]) for b in timing_batches)
+      ),
+      "repeats": timing_repeats,
+      "single_s": single_s,
+      "ensemble_s": ensemble_s,
+      "student_s": student_s,
+      "speedup": ensemble_s / student_s,
+    },
+    "config": cfg.to_dict(),
+  }
+  with open(evaluation.path("report.json"), "w", encoding="utf-8") as f:
+    json.dump(result, f, indent=2, sort_keys=True)
+  with open(evaluation.path("report.md"), "w", encoding="utf-8") as f:
+    f.write(report.render_markdown(result))
+  evaluation.counts["speedup"] = round(result["inference"]["speedup"], 2)

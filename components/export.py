@@ -1,0 +1,28 @@
+"""export: the student's serving SavedModel for TF Serving."""
+
+import keras
+
+from a2d_tf import artifacts, kit
+from a2d_tf import serving as serving_lib
+from a2d_tf.config import ExperimentConfig
+from a2d_tf.data.vocab import Vocabulary
+
+
+@kit.component(
+  inputs={"student": "Model", "vocab": "Vocabulary"},
+  outputs={"serving": "ServingModel"},
+)
+def export(
+  student: kit.Artifact,
+  vocab: kit.Artifact,
+  serving: kit.OutputArtifact,
+  config: dict,
+):
+  """Writes `serving/<version>/`, a raw-text SavedModel (see a2d_tf.serving)."""
+  cfg = ExperimentConfig.from_dict(config)
+  reader = keras.saving.load_model(artifacts.model_path(student))
+  path = serving_lib.export_serving_model(
+    reader, Vocabulary.load(vocab.uri), cfg, serving.uri, cfg.export.version
+  )
+  serving.counts["version"] = cfg.export.version
+  serving.counts["path"] = path

@@ -1,0 +1,79 @@
+"""train_teacher: one member of the teacher ensemble (plain CE training)."""
+
+import os
+
+from a2d_tf import artifacts, inference, kit, training
+from a2d_tf.config import ExperimentConfig
+from a2d_tf.data import dataset as dataset_lib
+
+
+@kit.component(
+  inputs={
+    "examples": "RawExamples",
+    "vocab": "Vocabulary",
+    "features": "Features",
+  },
+  outputs={"model": "Model"},
+  runtime_params=("tensorboard_dir",),
+)
+def train_teacher(
+  examples: kit.Artifact,
+  vocab: kit.Artifact,
+  features: kit.Artifact,
+  model: kit.OutputArtifact,
+  config: dict,
+  seed: int,
+  tensorboard_dir: str,
+):
+  """Trains one reader with its own seed; resumes after a kill.
+
+  Keras' BackupAndRestore state lives in this step's work directory, which
+  the runner keeps across runs, so re-running a killed pipeline continues
+  from the last finished epoch.
+  """
+  cfg = ExperimentConfig.from_dict(config)
+  vocabulary, matrix = artifacts.load_vocab(vocab)
+  train_ds = dataset_lib.make_dataset(
+    artifacts.feature_pattern(features, "train"),
+    cfg.data,
+    cfg.train.batch_size,
+    training=True,
+    seed=seed,
+  )
+  dev_ds = dataset_lib.make_dataset(
+    artifacts.feature_pattern(features, "dev"),
+    cfg.data,
+    cfg.train.batch_size,
+    training=False,
+    with_metadata=True,
+  )
+  records = {r.id: r for r in artifacts.read_split(examples, "dev")}
+  eval_fn = inference.make_dev_eval_fn(
+    dev_ds,
+    records,
+    artifacts.squad_data(examples, "dev"),
+    cfg.model.max_answer_len,
+  )
+  reader = training.train_reader(
+    cfg,
+    vocabulary.num_words,
+    vocabulary.num_chars,
+    train_ds,
+    None,
+    model.uri,
+    seed=seed,
+    embedding_matrix=matrix,
+    dev_eval_fn=eval_fn,
+    tensorboard_dir=tensorboard_dir or None,
+    name=f"teacher_{seed}",
+  )
+  scores = eval_fn(reader)
+  model.counts.update(
+    seed=seed,
+    dev_exact_match=round(scores["exact_match"], 2),
+    dev_f1=round(scores["f1"], 2),
+  )
+  for leftover in ("best.keras",):
+    path = model.path(leftover)
+    if os.path.exists(path):
+      os.remove(path)

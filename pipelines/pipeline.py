@@ -1,0 +1,132 @@
+"""The a2d pipeline: a pure factory that wires components together.
+
+example_gen -> transform -> train_teacher x K -> distill_knowledge (train and
+dev) -> train_student -> evaluate, export.
+"""
+
+from __future__ import annotations
+
+import os
+
+from a2d_tf import kit
+from a2d_tf.config import ExperimentConfig
+from components.distill_knowledge import distill_knowledge
+from components.evaluate import evaluate
+from components.example_gen import example_gen
+from components.export import export
+from components.train_student import train_student
+from components.train_teacher import train_teacher
+from components.transform import transform
+
+PIPELINE_NAME = "a2d"
+
+
+def create_pipeline(
+  config: ExperimentConfig,
+  dataset: str = "synthetic",
+  train_file: str = "",
+  dev_file: str = "",
+  eval_files: dict[str, str] | None = None,
+  glove_file: str = "",
+  input_digest: str = "",
+  glove_digest: str = "",
+  max_train_examples: int = 0,
+  max_dev_examples: int = 0,
+  tensorboard_root: str = "",
+  beam_pipeline_args: list[str] | None = None,
+  timing_repeats: int = 3,
+) -> kit.Pipeline:
+  """Returns the pipeline for one experiment.
+
+  Args:
+    config: The resolved experiment config.
+    dataset: "synthetic", "tfds" or "json".
+    train_file: SQuAD-format train file ("json").
+    dev_file: SQuAD-format dev file ("json").
+    eval_files: Extra evaluation sets, name -> SQuAD-format file.
+    glove_file: Optional GloVe-format word vectors.
+    input_digest: Digest of the data files' contents (cache key).
+    glove_digest: Digest of the GloVe file (cache key).
+    max_train_examples: Keep the first N training questions (0 = all).
+    max_dev_examples: Keep the first N dev questions (0 = all).
+    tensorboard_root: TensorBoard log root; one run per teacher and one for
+      the student beneath it ("" keeps logs inside the artifacts).
+    beam_pipeline_args: Beam runner and options for the knowledge step.
+    timing_repeats: Passes over dev when timing ensemble vs student.
+
+  Returns:
+    The pipeline.
+  """
+  params = config.to_dict()
+
+  def board(run: str) -> str:
+    return os.path.join(tensorboard_root, run) if tensorboard_root else ""
+
+  gen = example_gen(
+    dataset=dataset,
+    train_file=train_file,
+    dev_file=dev_file,
+    eval_files=dict(eval_files or {}),
+    synthetic_train_size=config.data.synthetic_train_size,
+    synthetic_dev_size=config.data.synthetic_dev_size,
+    synthetic_seed=config.data.synthetic_seed,
+    max_train_examples=max_train_examples,
+    max_dev_examples=max_dev_examples,
+    input_digest=input_digest,
+  )
+  data = transform(
+    examples=gen.outputs["examples"],
+    config=params,
+    glove_file=glove_file,
+    glove_digest=glove_digest,
+  )
+  teachers = [
+    train_teacher(
+      examples=gen.outputs["examples"],
+      vocab=data.outputs["vocab"],
+      features=data.outputs["features"],
+      config=params,
+      seed=config.train.seed + k,
+      tensorboard_dir=board(f"teacher_{k}"),
+    ).with_id(f"train_teacher_{k}")
+    for k in range(config.teacher.num_teachers)
+  ]
+  teacher_models = [t.outputs["model"] for t in teachers]
+  knowledge = {
+    split: distill_knowledge(
+      examples=gen.outputs["examples"],
+      features=data.outputs["features"],
+      teachers=teacher_models,
+      config=params,
+      split=split,
+      beam_pipeline_args=list(beam_pipeline_args or []),
+    ).with_id(f"distill_knowledge_{split}")
+    for split in ("train", "dev")
+  }
+  student = train_student(
+    examples=gen.outputs["examples"],
+    vocab=data.outputs["vocab"],
+    features=data.outputs["features"],
+    knowledge=knowledge["train"].outputs["knowledge"],
+    dev_knowledge=knowledge["dev"].outputs["knowledge"],
+    config=params,
+    seed=config.train.seed + config.teacher.num_teachers,
+    tensorboard_dir=board("student"),
+  )
+  report = evaluate(
+    examples=gen.outputs["examples"],
+    features=data.outputs["features"],
+    teachers=teacher_models,
+    student=student.outputs["model"],
+    config=params,
+    timing_repeats=timing_repeats,
+  )
+  serving = export(
+    student=student.outputs["model"],
+    vocab=data.outputs["vocab"],
+    config=params,
+  )
+  return kit.Pipeline(
+    PIPELINE_NAME,
+    [gen, data, *teachers, *knowledge.values(), student, report, serving],
+  )
