@@ -55,7 +55,7 @@ from a2d_tf.data.records import DataError, Record
 from a2d_tf.metrics import squad
 
 # Registers the a2d layers, so teacher `.keras` files deserialize on workers.
-from a2d_tf.models import reader  # noqa: F401
+from a2d_tf.models import reader as reader_lib
 
 NO_SPAN = (-1, -1)
 RECORD_PREFIX = "knowledge"
@@ -465,7 +465,10 @@ class ComputeKnowledgeFn(beam.DoFn):
       for path in self._teacher_paths
     ]
     logging.info("Loaded %d teachers.", len(self._teachers))
-    self._forward = tf.function(self._run_teachers, reduce_retracing=True)
+    self._forward = tf.function(
+      self._run_teachers,
+      input_signature=[reader_lib.input_specs(self._max_word_len)],
+    )
 
   def _run_teachers(self, inputs):
     mask = masking.sequence_mask(
@@ -487,10 +490,10 @@ class ComputeKnowledgeFn(beam.DoFn):
 
   def process(self, batch: Sequence[_Element]):
     inputs = batch_features([e.serialized for e in batch], self._max_word_len)
-    model_inputs = {
-      k: v for k, v in inputs.items() if k not in features.METADATA_KEYS
+    result = {
+      k: v.numpy()
+      for k, v in self._forward(reader_lib.model_inputs(inputs)).items()
     }
-    result = {k: v.numpy() for k, v in self._forward(model_inputs).items()}
     p_lens = inputs["passage_len"].numpy()
     q_lens = inputs["question_len"].numpy()
     char_starts = inputs["passage_char_starts"].numpy()

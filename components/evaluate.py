@@ -72,15 +72,7 @@ def evaluate(
       training=False,
     )
   )
-  single_s = inference.time_forward(
-    teacher_models[:1], timing_batches, timing_repeats
-  )
-  ensemble_s = inference.time_forward(
-    teacher_models, timing_batches, timing_repeats
-  )
-  student_s = inference.time_forward(
-    [student_model], timing_batches, timing_repeats
-  )
+  seconds = inference.time_forward(systems, timing_batches, timing_repeats)
   result = {
     "sets": sets,
     "parameters": {
@@ -93,10 +85,10 @@ def evaluate(
         sum(int(b["passage_len"].shape[0]) for b in timing_batches)
       ),
       "repeats": timing_repeats,
-      "single_s": single_s,
-      "ensemble_s": ensemble_s,
-      "student_s": student_s,
-      "speedup": ensemble_s / student_s,
+      "single_s": seconds["single"],
+      "ensemble_s": seconds["ensemble"],
+      "student_s": seconds["student"],
+      "speedup": seconds["ensemble"] / seconds["student"],
     },
     "config": cfg.to_dict(),
   }

@@ -21,8 +21,7 @@ def export(
   """Writes `serving/<version>/`, a raw-text SavedModel (see a2d_tf.serving)."""
   cfg = ExperimentConfig.from_dict(config)
   reader = keras.saving.load_model(artifacts.model_path(student))
-  path = serving_lib.export_serving_model(
+  serving_lib.export_serving_model(
     reader, Vocabulary.load(vocab.uri), cfg, serving.uri, cfg.export.version
   )
   serving.counts["version"] = cfg.export.version
-  serving.counts["path"] = path

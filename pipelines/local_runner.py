@@ -21,6 +21,7 @@ import sys
 import time
 
 from absl import app, flags
+from absl import logging as absl_logging
 
 _OUTPUT_DIR = flags.DEFINE_string(
   "output_dir", "a2d_output", "Where artifacts, logs and the report go."
@@ -88,6 +89,7 @@ def run(argv_extra: list[str]) -> int:
   """Works out paths and config, builds the pipeline and runs it."""
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
   logging.getLogger().setLevel(logging.WARNING)
+  absl_logging.set_verbosity(absl_logging.WARNING)
   from a2d_tf import config as config_lib
   from a2d_tf import kit
   from a2d_tf.data import sources

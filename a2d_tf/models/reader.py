@@ -62,6 +62,21 @@ def input_shapes(max_word_len: int | None = None) -> dict[str, tuple]:
   }
 
 
+def input_specs(max_word_len: int | None = None) -> dict[str, tf.TensorSpec]:
+  """`tf.TensorSpec`s of the model inputs, for one trace of every shape."""
+  return {
+    key: tf.TensorSpec(
+      shape, tf.float32 if key == "passage_em" else tf.int32, name=key
+    )
+    for key, shape in input_shapes(max_word_len).items()
+  }
+
+
+def model_inputs(batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+  """The `INPUT_KEYS` entries of a batch dict (drops labels, ids, ...)."""
+  return {key: batch[key] for key in INPUT_KEYS}
+
+
 @keras.saving.register_keras_serializable(package="a2d")
 class RMRReader(keras.Model):
   """Reinforced Mnemonic Reader: span start/end scores and attentions.
