@@ -90,10 +90,9 @@ def run(argv_extra: list[str]) -> int:
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
   logging.getLogger().setLevel(logging.WARNING)
   absl_logging.set_verbosity(absl_logging.WARNING)
+  # Flags and files are checked before TensorFlow and Beam are imported.
   from a2d_tf import config as config_lib
-  from a2d_tf import kit
   from a2d_tf.data import sources
-  from pipelines import pipeline
 
   if argv_extra:
     raise ValueError(f"unexpected arguments: {' '.join(argv_extra)}")
@@ -112,6 +111,9 @@ def run(argv_extra: list[str]) -> int:
   sources.check_files(data_files)
   if _GLOVE_FILE.value:
     sources.check_files({"glove": _GLOVE_FILE.value})
+
+  from a2d_tf import kit
+  from pipelines import pipeline
 
   output_dir = os.path.abspath(_OUTPUT_DIR.value)
   os.makedirs(output_dir, exist_ok=True)

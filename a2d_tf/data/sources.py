@@ -3,6 +3,9 @@
 `load_splits` returns the record lists of one run: `train`, `dev` and any
 number of named extra evaluation sets (AddSent, AddOneSent, ...). The
 embedded synthetic corpus brings its own `adversarial` evaluation set.
+
+Checking flags and files imports neither TensorFlow nor the readers, so a CLI
+rejects a bad argument at once, with one line.
 """
 
 from __future__ import annotations
@@ -12,9 +15,6 @@ import os
 import re
 from collections.abc import Mapping
 
-import tensorflow as tf
-
-from a2d_tf.data import squad, synthetic
 from a2d_tf.data.records import DataError, Record
 
 DATASETS = ("synthetic", "tfds", "json")
@@ -43,10 +43,26 @@ def parse_eval_files(values: list[str] | tuple[str, ...]) -> dict[str, str]:
   return parsed
 
 
+def _exists(path: str) -> bool:
+  if "://" not in path:
+    return os.path.isfile(path)
+  import tensorflow as tf
+
+  return tf.io.gfile.exists(path)
+
+
+def _open(path: str):
+  if "://" not in path:
+    return open(path, "rb")
+  import tensorflow as tf
+
+  return tf.io.gfile.GFile(path, "rb")
+
+
 def check_files(paths: Mapping[str, str]) -> None:
   """Raises DataError naming the first input file that does not exist."""
   for name, path in paths.items():
-    if path and not tf.io.gfile.exists(path):
+    if path and not _exists(path):
       raise DataError(f"{name} file does not exist", path=path)
 
 
@@ -56,8 +72,8 @@ def files_digest(paths: Mapping[str, str]) -> str:
   for name in sorted(paths):
     path = paths[name]
     digest.update(f"{name}={path}\n".encode())
-    if path and tf.io.gfile.exists(path):
-      with tf.io.gfile.GFile(path, "rb") as f:
+    if path and _exists(path):
+      with _open(path) as f:
         while chunk := f.read(1 << 20):
           digest.update(chunk)
   return digest.hexdigest()[:16]
@@ -98,6 +114,8 @@ def load_splits(
     ValueError: On an unknown dataset or missing files for "json".
     DataError: On unreadable or malformed data.
   """
+  from a2d_tf.data import squad, synthetic
+
   eval_files = dict(eval_files or {})
   if dataset not in DATASETS:
     raise ValueError(
