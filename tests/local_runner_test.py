@@ -1,0 +1,179 @@
+"""End-to-end tests of `python -m pipelines.local_runner` on the tiny preset.
+
+One slow test drives the real CLI in subprocesses: it kills the run with
+SIGKILL while the second teacher trains, re-runs it (the first teacher is
+cached, the second resumes from its last finished epoch), checks every
+artifact and the report, and runs a third time to see everything cached.
+"""
+
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SMALL_RUN = [
+  "--preset=tiny",
+  "--num_teachers=2",
+  "--override=data.synthetic_train_size=24",
+  "--override=data.synthetic_dev_size=6",
+  "--override=train.epochs=2",
+  "--timing_repeats=1",
+]
+
+
+def _env():
+  env = dict(os.environ)
+  env["PYTHONPATH"] = ROOT
+  env["PYTHONUNBUFFERED"] = "1"
+  env["CUDA_VISIBLE_DEVICES"] = ""
+  return env
+
+
+def _run(args, timeout=900):
+  return subprocess.run(
+    [sys.executable, "-m", "pipelines.local_runner", *args],
+    cwd=ROOT,
+    env=_env(),
+    capture_output=True,
+    text=True,
+    timeout=timeout,
+  )
+
+
+def _wait_for(predicate, process, timeout):
+  deadline = time.monotonic() + timeout
+  while time.monotonic() < deadline:
+    if predicate():
+      return
+    if process.poll() is not None:
+      raise AssertionError(f"runner exited early with {process.returncode}")
+    time.sleep(0.5)
+  raise AssertionError("timed out waiting for the runner")
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_then_everything_is_cached(tmp_path):
+  out = tmp_path / "run"
+  log_path = tmp_path / "first.log"
+  with open(log_path, "w") as log:
+    process = subprocess.Popen(
+      [
+        sys.executable,
+        "-m",
+        "pipelines.local_runner",
+        f"--output_dir={out}",
+        *SMALL_RUN,
+      ],
+      cwd=ROOT,
+      env=_env(),
+      stdout=log,
+      stderr=subprocess.STDOUT,
+    )
+  try:
+    # BackupAndRestore writes its state at the end of each epoch: kill the
+    # run once the second teacher has finished its first epoch.
+    backup = str(out / "artifacts" / "train_teacher_1" / ".work-*" / "model")
+    _wait_for(
+      lambda: glob.glob(os.path.join(backup, "backup", "*")),
+      process,
+      timeout=900,
+    )
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+  finally:
+    if process.poll() is None:
+      process.kill()
+  first = log_path.read_text()
+  assert "train_teacher_0: done" in first
+  assert "train_teacher_1: done" not in first
+  assert not (out / "report.json").exists()
+  assert not glob.glob(str(out / "artifacts" / "train_teacher_1" / "model"))
+
+  second = _run([f"--output_dir={out}", *SMALL_RUN])
+  assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+  log = second.stdout
+  assert "train_teacher_0: cached" in log
+  assert "example_gen: cached" in log and "transform: cached" in log
+  teacher_1 = log.split("train_teacher_1: start")[1].split(
+    "train_teacher_1: done"
+  )[0]
+  assert "Epoch 2/2" in teacher_1 and "Epoch 1/2" not in teacher_1
+
+  report = json.loads((out / "report.json").read_text())
+  assert set(report["sets"]) == {"dev", "adversarial"}
+  for name, systems in report["sets"].items():
+    assert set(systems) == {"single", "ensemble", "student"}
+    for result in systems.values():
+      assert 0.0 <= result["exact_match"] <= result["f1"] <= 100.0
+      assert result["worst_case"] == (name == "adversarial")
+  assert report["parameters"]["student"] == report["parameters"]["teacher"]
+  timing = report["inference"]
+  assert timing["k"] == 2
+  assert timing["speedup"] == pytest.approx(
+    timing["ensemble_s"] / timing["student_s"]
+  )
+  assert "| student |" in (out / "report.md").read_text()
+  assert json.loads((out / "config.json").read_text())["teacher"] == {
+    "num_teachers": 2,
+    "top_k": 4,
+  }
+  assert (out / "serving" / "1" / "saved_model.pb").exists()
+  for run in ("teacher_0", "teacher_1", "student"):
+    assert glob.glob(
+      str(out / "tensorboard" / run / "**" / "*tfevents*"), recursive=True
+    ), run
+  evaluation = glob.glob(
+    str(out / "artifacts" / "evaluate" / "evaluation" / "*")
+  )
+  assert len(evaluation) == 1
+  predictions = os.listdir(os.path.join(evaluation[0], "predictions"))
+  assert sorted(predictions) == sorted(
+    f"{s}_{n}.json"
+    for s in ("single", "ensemble", "student")
+    for n in ("dev", "adversarial")
+  )
+  knowledge = glob.glob(
+    str(out / "artifacts" / "distill_knowledge_train" / "knowledge" / "*")
+  )
+  meta = json.loads(open(os.path.join(knowledge[0], "metadata.json")).read())
+  assert meta["counts"]["num_examples"] > 0
+  assert not glob.glob(str(out / "artifacts" / "*" / ".work-*"))
+
+  third = _run([f"--output_dir={out}", *SMALL_RUN])
+  assert third.returncode == 0, third.stderr[-3000:]
+  progress = [x for x in third.stdout.splitlines() if "] [" in x]
+  assert len(progress) == 9
+  assert all(": cached (" in line for line in progress)
+
+
+@pytest.mark.parametrize(
+  "args, message",
+  [
+    (["--preset=huge"], "a2d: error:"),
+    (["--override=distill.temperature"], "expected section.field=value"),
+    (["--override=nope.x=1"], "unknown section 'nope'"),
+    (["--eval_file=addsent"], "expects NAME=PATH"),
+    (["--dataset=json"], "needs --train_file and --dev_file"),
+    (
+      ["--dataset=json", "--train_file=/no/train.json", "--dev_file=/no/d"],
+      "/no/train.json",
+    ),
+    (["--num_teachers=0"], "a2d: error:"),
+    (["--no_such_flag"], "a2d: error:"),
+    (["stray"], "unexpected arguments: stray"),
+  ],
+)
+def test_bad_flags_and_paths_end_with_one_line_error(tmp_path, args, message):
+  result = _run([f"--output_dir={tmp_path}", *args], timeout=120)
+  assert result.returncode != 0
+  lines = [x for x in result.stderr.splitlines() if x.strip()]
+  assert len(lines) == 1, result.stderr
+  assert lines[0].startswith("a2d: error:")
+  assert message in lines[0]
+  assert not (tmp_path / "artifacts").exists()
