@@ -273,6 +273,25 @@ def fingerprint(node: Node, input_fingerprints: dict[str, str]) -> str:
   return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+def plan(pipeline: Pipeline) -> dict[str, str]:
+  """Every node's fingerprint, computed before anything runs.
+
+  An artifact's fingerprint is its producer's, so a node's inputs are known
+  from the upstream nodes alone; `LocalDagRunner` keys outputs by exactly
+  these values. Comparing two plans shows what a change would re-run.
+  """
+  fps: dict[str, str] = {}
+  for node in pipeline.nodes:
+    inputs = {
+      key: [fps[c.node_id] for c in value]
+      if isinstance(value, list)
+      else fps[value.node_id]
+      for key, value in node.inputs.items()
+    }
+    fps[node.id] = fingerprint(node, inputs)
+  return fps
+
+
 def _read_artifact(uri: str) -> Artifact | None:
   meta_path = os.path.join(uri, METADATA_FILE)
   if not os.path.exists(meta_path):
@@ -305,6 +324,7 @@ class LocalDagRunner:
     """
     results: dict[str, dict[str, Artifact]] = {}
     statuses: dict[str, str] = {}
+    fingerprints = plan(pipeline)
     total = len(pipeline.nodes)
     for index, node in enumerate(pipeline.nodes, 1):
       inputs = {
@@ -313,7 +333,7 @@ class LocalDagRunner:
         else results[value.node_id][value.key]
         for key, value in node.inputs.items()
       }
-      fp = fingerprint(node, _fingerprints(inputs))
+      fp = fingerprints[node.id]
       cached = {}
       for key in node.component.outputs:
         artifact = _read_artifact(self.output_uri(node.id, key, fp))
@@ -377,13 +397,6 @@ def _channels(inputs: dict[str, Channel | list[Channel]]) -> list[Channel]:
   for value in inputs.values():
     flat.extend(value if isinstance(value, list) else [value])
   return flat
-
-
-def _fingerprints(inputs: dict[str, Any]) -> dict[str, Any]:
-  return {
-    k: [a.fingerprint for a in v] if isinstance(v, list) else v.fingerprint
-    for k, v in inputs.items()
-  }
 
 
 def _uris(inputs: dict[str, Any]) -> dict[str, Any]:

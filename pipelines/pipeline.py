@@ -2,6 +2,12 @@
 
 example_gen -> transform -> train_teacher x K -> distill_knowledge (train and
 dev) -> train_student -> evaluate, export.
+
+Each step receives only the config sections (or fields) it reads, so a
+change re-runs just the steps that depend on it: a new tau re-runs the
+knowledge step and everything after it, a new loss weight or ablation switch
+only the student, its evaluation and export, and a larger K only trains the
+new teachers.
 """
 
 from __future__ import annotations
@@ -57,7 +63,14 @@ def create_pipeline(
   Returns:
     The pipeline.
   """
-  params = config.to_dict()
+  full = config.to_dict()
+
+  def params(*sections: str, **partial: dict) -> dict:
+    """Only the config a step reads, so other changes keep its cache."""
+    chosen = {name: full[name] for name in sections}
+    for name, fields in partial.items():
+      chosen[name] = {field: full[name][field] for field in fields}
+    return chosen
 
   def board(run: str) -> str:
     return os.path.join(tensorboard_root, run) if tensorboard_root else ""
@@ -76,7 +89,7 @@ def create_pipeline(
   )
   data = transform(
     examples=gen.outputs["examples"],
-    config=params,
+    config=params("data", model=["word_dim"], train=["seed"]),
     glove_file=glove_file,
     glove_digest=glove_digest,
   )
@@ -85,7 +98,7 @@ def create_pipeline(
       examples=gen.outputs["examples"],
       vocab=data.outputs["vocab"],
       features=data.outputs["features"],
-      config=params,
+      config=params("data", "model", "train"),
       seed=config.train.seed + k,
       tensorboard_dir=board(f"teacher_{k}"),
     ).with_id(f"train_teacher_{k}")
@@ -97,7 +110,9 @@ def create_pipeline(
       examples=gen.outputs["examples"],
       features=data.outputs["features"],
       teachers=teacher_models,
-      config=params,
+      config=params(
+        "data", "model", "train", "teacher", distill=["temperature"]
+      ),
       split=split,
       beam_pipeline_args=list(beam_pipeline_args or []),
     ).with_id(f"distill_knowledge_{split}")
@@ -109,7 +124,7 @@ def create_pipeline(
     features=data.outputs["features"],
     knowledge=knowledge["train"].outputs["knowledge"],
     dev_knowledge=knowledge["dev"].outputs["knowledge"],
-    config=params,
+    config=params("data", "model", "train", "distill"),
     seed=config.train.seed + config.teacher.num_teachers,
     tensorboard_dir=board("student"),
   )
@@ -118,13 +133,13 @@ def create_pipeline(
     features=data.outputs["features"],
     teachers=teacher_models,
     student=student.outputs["model"],
-    config=params,
+    config=params("data", "model", "train"),
     timing_repeats=timing_repeats,
   )
   serving = export(
     student=student.outputs["model"],
     vocab=data.outputs["vocab"],
-    config=params,
+    config=params("data", "model", "export"),
   )
   return kit.Pipeline(
     PIPELINE_NAME,
