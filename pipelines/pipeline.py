@@ -1,7 +1,8 @@
 """The a2d pipeline: a pure factory that wires components together.
 
 example_gen -> transform -> train_teacher x K -> distill_knowledge (train and
-dev) -> train_student -> evaluate, export.
+dev) -> train_student -> evaluate, export; optionally analyze (per-type F1 and
+the attention case study, after evaluate).
 
 Each step receives only the config sections (or fields) it reads, so a
 change re-runs just the steps that depend on it: a new tau re-runs the
@@ -16,6 +17,7 @@ import os
 
 from a2d_tf import kit
 from a2d_tf.config import ExperimentConfig
+from components.analyze import analyze
 from components.distill_knowledge import distill_knowledge
 from components.evaluate import evaluate
 from components.example_gen import example_gen
@@ -41,6 +43,9 @@ def create_pipeline(
   tensorboard_root: str = "",
   beam_pipeline_args: list[str] | None = None,
   timing_repeats: int = 3,
+  with_export: bool = True,
+  with_analysis: bool = False,
+  case_id: str = "",
 ) -> kit.Pipeline:
   """Returns the pipeline for one experiment.
 
@@ -59,6 +64,10 @@ def create_pipeline(
       the student beneath it ("" keeps logs inside the artifacts).
     beam_pipeline_args: Beam runner and options for the knowledge step.
     timing_repeats: Passes over dev when timing ensemble vs student.
+    with_export: Include the serving export step.
+    with_analysis: Include the analyze step (F1 by question type of teacher
+      vs student, and the attention case study, on dev).
+    case_id: Question id of the case study ("" picks one).
 
   Returns:
     The pipeline.
@@ -141,7 +150,21 @@ def create_pipeline(
     vocab=data.outputs["vocab"],
     config=params("data", "model", "export"),
   )
-  return kit.Pipeline(
-    PIPELINE_NAME,
-    [gen, data, *teachers, *knowledge.values(), student, report, serving],
-  )
+  nodes = [gen, data, *teachers, *knowledge.values(), student, report]
+  if with_export:
+    nodes.append(serving)
+  if with_analysis:
+    nodes.append(
+      analyze(
+        examples=gen.outputs["examples"],
+        features=data.outputs["features"],
+        teachers=teacher_models,
+        student=student.outputs["model"],
+        evaluation=report.outputs["evaluation"],
+        config=params("data", "model", train=["batch_size"]),
+        split="dev",
+        case_id=case_id,
+        tensorboard_dir=board("analysis"),
+      )
+    )
+  return kit.Pipeline(PIPELINE_NAME, nodes)

@@ -87,3 +87,26 @@ def test_log_dirs_and_runner_options_change_nothing():
     beam_pipeline_args=["--runner=DataflowRunner"],
   )
   assert _changed(before, after) == set()
+
+
+def test_analysis_and_export_are_optional_steps():
+  config = config_lib.get_config("tiny")
+  pipe = pipeline.create_pipeline(
+    config, with_export=False, with_analysis=True, tensorboard_root="/tb"
+  )
+  ids = [n.id for n in pipe.nodes]
+  assert ids[-2:] == ["evaluate", "analyze"] and "export" not in ids
+  analyze = pipe.node("analyze")
+  assert analyze.inputs["evaluation"].node_id == "evaluate"
+  assert analyze.inputs["student"].node_id == "train_student"
+  assert [c.node_id for c in analyze.inputs["teachers"]] == [
+    "train_teacher_0",
+    "train_teacher_1",
+  ]
+  assert analyze.params["tensorboard_dir"] == "/tb/analysis"
+  # The optional steps change no other step's fingerprint.
+  with_steps = kit.plan(pipe)
+  del with_steps["analyze"]
+  default = _plan()
+  del default["export"]
+  assert with_steps == default

@@ -1,0 +1,234 @@
+"""Tests of the ablation table and of `python -m pipelines.ablation`.
+
+The slow test runs the real CLI on the tiny preset: five students from the
+same two teachers, the table on every set, and the analyses' figures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from a2d_tf import ablations, kit
+from a2d_tf import config as config_lib
+from pipelines import pipeline
+
+ROOT = str(pathlib.Path(__file__).resolve().parent.parent)
+# As report.json stores them: keys sorted, so dev is not first.
+SETS = ("addsent", "dev")
+
+
+def _report(student_f1, teacher_f1=50.0):
+  def scores(f1, worst=False):
+    return {"exact_match": f1 - 10.0, "f1": f1, "worst_case": worst}
+
+  return {
+    "sets": {
+      name: {
+        "single": scores(teacher_f1, name == "addsent"),
+        "ensemble": scores(teacher_f1 + 5.0, name == "addsent"),
+        "student": scores(
+          student_f1 - (20.0 if name == "addsent" else 0.0),
+          name == "addsent",
+        ),
+      }
+      for name in SETS
+    },
+    "inference": {"k": 3},
+  }
+
+
+def _reports():
+  return {
+    "full": _report(70.0),
+    "no_kd": _report(68.5),
+    "no_att": _report(69.0),
+    "no_ans": _report(71.0),
+    "stagewise": _report(67.0),
+  }
+
+
+def test_select_variants_default_all_in_table_order():
+  assert [v.name for v in ablations.select_variants([])] == [
+    "full",
+    "no_kd",
+    "no_att",
+    "no_ans",
+    "stagewise",
+  ]
+  chosen = ablations.select_variants(["stagewise", "full"])
+  assert [v.name for v in chosen] == ["full", "stagewise"]
+
+
+def test_select_variants_rejects_unknown_name():
+  with pytest.raises(ValueError, match="no_xyz"):
+    ablations.select_variants(["full", "no_xyz"])
+
+
+def test_ablation_table_rows_sets_and_teachers():
+  table = ablations.ablation_table(_reports())
+  assert table["sets"] == ["dev", "addsent"]
+  assert [r["label"] for r in table["rows"]] == [
+    "A2D",
+    "−KD",
+    "−ATT",
+    "−ANS",
+    "stage-wise",
+  ]
+  no_kd = table["rows"][1]
+  assert no_kd["overrides"] == ["distill.use_kd=false"]
+  assert no_kd["scores"]["dev"] == {
+    "exact_match": 58.5,
+    "f1": 68.5,
+    "worst_case": False,
+  }
+  assert no_kd["scores"]["addsent"]["f1"] == 48.5
+  assert table["teachers"]["dev"]["ensemble"]["f1"] == 55.0
+  assert table["k"] == 3
+
+
+def test_render_ablation_markdown_shows_changes_from_full():
+  text = ablations.render_ablation_markdown(
+    ablations.ablation_table(_reports())
+  )
+  assert "| variant | dev EM | dev F1 | addsent EM | addsent F1 |" in text
+  assert "| A2D | 60.0 | 70.0 | 40.0 | 50.0 |" in text
+  assert "| −KD | 58.5 (−1.5) | 68.5 (−1.5) | 38.5 (−1.5) | 48.5 (−1.5) |" in (
+    text
+  )
+  assert "| −ANS | 61.0 (+1.0) | 71.0 (+1.0) |" in text
+  assert "| ensemble (K=3) | 45.0 | 55.0 | 45.0 | 55.0 |" in text
+  assert "worst score" in text
+
+
+def test_ablation_table_requires_every_report_and_same_sets():
+  reports = _reports()
+  del reports["no_att"]
+  with pytest.raises(ValueError, match="no_att"):
+    ablations.ablation_table(reports)
+  reports = _reports()
+  del reports["stagewise"]["sets"]["addsent"]
+  with pytest.raises(ValueError, match="stagewise"):
+    ablations.ablation_table(reports)
+
+
+def test_ablation_table_rejects_different_teachers():
+  same = {"teachers": ["a", "b"], "knowledge": "k"}
+  fingerprints = {v.name: dict(same) for v in ablations.ABLATIONS}
+  table = ablations.ablation_table(_reports(), fingerprints=fingerprints)
+  assert table["rows"][2]["fingerprints"]["knowledge"] == "k"
+  fingerprints["no_ans"] = {"teachers": ["a", "c"], "knowledge": "k"}
+  with pytest.raises(ValueError, match="same teachers"):
+    ablations.ablation_table(_reports(), fingerprints=fingerprints)
+
+
+def test_variants_share_every_step_up_to_the_student():
+  base = config_lib.get_config("tiny")
+  plans = {
+    v.name: kit.plan(
+      pipeline.create_pipeline(
+        config_lib.apply_overrides(base, v.overrides),
+        with_export=False,
+        with_analysis=v.name == "full",
+      )
+    )
+    for v in ablations.ABLATIONS
+  }
+  shared = [
+    "example_gen",
+    "transform",
+    "train_teacher_0",
+    "train_teacher_1",
+    "distill_knowledge_train",
+    "distill_knowledge_dev",
+  ]
+  for node in shared:
+    assert len({plan[node] for plan in plans.values()}) == 1, node
+  assert len({plan["train_student"] for plan in plans.values()}) == 5
+  assert len({plan["evaluate"] for plan in plans.values()}) == 5
+  assert "export" not in plans["full"]
+  assert "analyze" in plans["full"] and "analyze" not in plans["no_kd"]
+
+
+def _run_cli(*args, timeout=900):
+  return subprocess.run(
+    [sys.executable, "-m", "pipelines.ablation", *args],
+    cwd=ROOT,
+    env={**os.environ, "PYTHONPATH": ROOT, "CUDA_VISIBLE_DEVICES": ""},
+    capture_output=True,
+    text=True,
+    timeout=timeout,
+  )
+
+
+def test_cli_rejects_unknown_variant_before_training(tmp_path):
+  result = _run_cli(
+    f"--output_dir={tmp_path / 'out'}", "--variants=full,bogus", timeout=120
+  )
+  assert result.returncode == 1
+  assert "bogus" in result.stderr
+  assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_cli_tiny_trains_five_students_from_the_same_teachers(tmp_path):
+  from a2d_tf import figures
+
+  out = tmp_path / "out"
+  result = _run_cli(
+    f"--output_dir={out}",
+    "--preset=tiny",
+    "--num_teachers=2",
+    "--override=data.synthetic_train_size=24",
+    "--override=data.synthetic_dev_size=6",
+    "--override=train.epochs=1",
+    # One batch per epoch and set: one trace per model, a faster test.
+    "--override=train.batch_size=128",
+  )
+  assert result.returncode == 0, result.stderr[-3000:]
+  # Teachers and knowledge are trained once; every variant trains a student.
+  assert result.stdout.count("train_teacher_0: start") == 1
+  assert result.stdout.count("distill_knowledge_train: start") == 1
+  assert result.stdout.count("train_student: start") == 5
+  assert result.stdout.count("train_teacher_0: cached") == 4
+
+  with open(out / "ablation.json") as f:
+    table = json.load(f)
+  assert [r["variant"] for r in table["rows"]] == [
+    "full",
+    "no_kd",
+    "no_att",
+    "no_ans",
+    "stagewise",
+  ]
+  assert table["sets"] == ["dev", "adversarial"]
+  for row in table["rows"]:
+    assert set(row["scores"]) == {"dev", "adversarial"}
+    for scores in row["scores"].values():
+      assert 0.0 <= scores["exact_match"] <= scores["f1"] <= 100.0
+  assert table["rows"][0]["scores"]["adversarial"]["worst_case"] is True
+  assert len({r["fingerprints"]["student"] for r in table["rows"]}) == 5
+  assert len({str(r["fingerprints"]["teachers"]) for r in table["rows"]}) == 1
+  markdown = (out / "ablation.md").read_text()
+  assert markdown.count("\n| ") >= 1 + 5 + 1 + 2
+  assert "| stage-wise |" in markdown
+
+  with open(out / "question_types.json") as f:
+    types = json.load(f)
+  assert types["split"] == "dev"
+  assert sum(entry["count"] for entry in types["types"]) == 20
+  with open(out / "case_study.json") as f:
+    case = json.load(f)
+  assert len(case["passage_tokens"]) == len(case["teacher_attention"][0])
+  for name in ("question_types.png", "case_study.png"):
+    pixels = figures.load_png(str(out / name))
+    assert pixels.shape[0] > 200 and pixels.shape[1] > 300, name
+    assert pixels[..., :3].std() > 10.0, name
+  tags = figures.image_tags(str(out / "tensorboard" / "analysis"))
+  assert sorted(tags) == ["case_study", "question_types"]
+  assert (out / "tensorboard" / "ablation" / "no_kd" / "student").is_dir()
