@@ -11,6 +11,16 @@ and trains with `jit_compile=False`), so `train.jit_compile=True` trains
 without op determinism by default; the seeds still apply. A run resumed by
 `BackupAndRestore` continues from the last finished epoch; its data order
 after the resume depends on the input pipeline's own seeding.
+
+Scale: `train.distribution` selects the `tf.distribute` strategy
+(`make_strategy`; `train.batch_size` is the global batch, see
+`per_replica_batch_size`). `train.mixed_precision` sets the Keras dtype
+policy of the reader (and student): weights stay float32, layers compute in
+bfloat16 or float16, the reader casts its logits and attentions to float32
+and every loss is computed in float32; under `mixed_float16` Keras `compile`
+wraps the optimizer in a dynamic `LossScaleOptimizer`. `train.jit_compile`
+compiles the train step with XLA (`bench/train_step.py --jit_compile`
+measures it; XLA compiles once per distinct batch shape).
 """
 
 from __future__ import annotations
@@ -37,22 +47,102 @@ TENSORBOARD_DIR = "tensorboard"
 
 
 def make_strategy(distribution: str) -> tf.distribute.Strategy:
-  """The `tf.distribute` strategy named by `TrainConfig.distribution`."""
+  """The `tf.distribute` strategy named by `TrainConfig.distribution`.
+
+  - `default`: the default strategy (one device, no replicas).
+  - `mirrored`: `MirroredStrategy` over every local GPU (the CPU when there
+    is none), synchronous all-reduce.
+  - `multi_worker`: `MultiWorkerMirroredStrategy`; the cluster and this
+    task's role come from the `TF_CONFIG` environment variable, which must
+    be set (an unset one would silently train alone).
+  - `tpu`: `TPUStrategy` on the TPU named by `TPU_NAME` (a grpc address or
+    a Cloud TPU name; `local` on a TPU VM, the default when TF sees TPU
+    chips on this host).
+
+  Batch sizes: `train.batch_size` is the GLOBAL batch, the number of
+  examples the input pipeline puts in one batch. Keras splits each batch
+  over the `num_replicas_in_sync` replicas (`per_replica_batch_size`), and
+  `losses.reduce_loss` divides by the real global count, so the update is
+  the single-device one whatever the replica count (an uneven last batch
+  included). Scaling out at a fixed per-replica batch therefore means
+  raising `train.batch_size` (and usually the learning rate) by hand. One
+  caveat: on an unevenly split batch the `loss` that Keras logs for a plain
+  reader is off (its tracker assumes equal replica batches) while the
+  update is exact; the student's per-term metrics are exact.
+
+  Args:
+    distribution: "default", "mirrored", "multi_worker" or "tpu".
+
+  Returns:
+    The strategy; build and compile models inside its `scope()`.
+
+  Raises:
+    ValueError: On an unknown name, or `multi_worker` without `TF_CONFIG`.
+    RuntimeError: For `tpu` when no TPU can be reached.
+  """
   if distribution == "default":
     return tf.distribute.get_strategy()
   if distribution == "mirrored":
-    return tf.distribute.MirroredStrategy()
-  if distribution == "multi_worker":
-    return tf.distribute.MultiWorkerMirroredStrategy()
-  if distribution == "tpu":
-    resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+    strategy = tf.distribute.MirroredStrategy()
+  elif distribution == "multi_worker":
+    if not os.environ.get("TF_CONFIG"):
+      raise ValueError(
+        "distribution='multi_worker' reads the cluster from the TF_CONFIG "
+        "environment variable, which is not set; set it on every worker "
+        "(or use 'mirrored' for one machine)."
+      )
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+  elif distribution == "tpu":
+    strategy = _tpu_strategy()
+  else:
+    raise ValueError(
+      "distribution must be one of 'default', 'mirrored', 'multi_worker', "
+      f"'tpu', received: distribution={distribution!r}"
+    )
+  logging.info(
+    "%s strategy with %d replicas in sync.",
+    distribution,
+    strategy.num_replicas_in_sync,
+  )
+  return strategy
+
+
+def _tpu_strategy() -> tf.distribute.TPUStrategy:
+  tpu = os.environ.get("TPU_NAME") or None
+  if tpu is None and tf.config.list_physical_devices("TPU"):
+    tpu = "local"
+  try:
+    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
     tf.config.experimental_connect_to_cluster(resolver)
     tf.tpu.experimental.initialize_tpu_system(resolver)
-    return tf.distribute.TPUStrategy(resolver)
-  raise ValueError(
-    "distribution must be one of 'default', 'mirrored', 'multi_worker', "
-    f"'tpu', received: distribution={distribution!r}"
-  )
+  except (ValueError, RuntimeError, tf.errors.OpError) as e:
+    raise RuntimeError(
+      "distribution='tpu' but no TPU could be reached (TPU_NAME="
+      f"{os.environ.get('TPU_NAME')!r}, local TPU chips: "
+      f"{len(tf.config.list_physical_devices('TPU'))}): {e}. Run on a TPU "
+      "VM or set TPU_NAME; use 'default' or 'mirrored' elsewhere."
+    ) from e
+  return tf.distribute.TPUStrategy(resolver)
+
+
+def per_replica_batch_size(
+  global_batch_size: int, strategy: tf.distribute.Strategy
+) -> int:
+  """Examples per replica in one step of a `global_batch_size` batch.
+
+  Raises:
+    ValueError: If the global batch does not split evenly over the replicas
+      (every full batch would then be split unevenly; TPUs need equal
+      per-replica shapes).
+  """
+  replicas = strategy.num_replicas_in_sync
+  if global_batch_size < 1 or global_batch_size % replicas:
+    raise ValueError(
+      "train.batch_size is the global batch and must be a positive multiple "
+      f"of the {replicas} replicas in sync, received: "
+      f"batch_size={global_batch_size}"
+    )
+  return global_batch_size // replicas
 
 
 def make_optimizer(train: TrainConfig) -> keras.optimizers.Optimizer:
@@ -245,8 +335,14 @@ def train_reader(
   train = config.train
   seed = train.seed if seed is None else seed
   epochs = train.epochs if epochs is None else epochs
+  policy = _dtype_policy(train.mixed_precision)  # Checked before writing.
   _prepare(config, out_dir, seed, deterministic)
   strategy = make_strategy(train.distribution)
+  logging.info(
+    "global batch %d, %d per replica",
+    train.batch_size,
+    per_replica_batch_size(train.batch_size, strategy),
+  )
   with strategy.scope():
     model = build_reader(
       config.model,
@@ -254,7 +350,7 @@ def train_reader(
       char_vocab_size,
       embedding_matrix=embedding_matrix,
       use_cudnn=False if train.jit_compile else "auto",
-      dtype=_dtype_policy(train.mixed_precision),
+      dtype=policy,
       name=name,
     )
     compile_reader(model, train, run_eagerly=run_eagerly)
@@ -325,8 +421,14 @@ def train_student(
   epochs = train.epochs if epochs is None else epochs
   if config.distill.stagewise:
     epochs += config.distill.warmup_epochs
+  policy = _dtype_policy(train.mixed_precision)  # Checked before writing.
   _prepare(config, out_dir, seed, deterministic)
   strategy = make_strategy(train.distribution)
+  logging.info(
+    "global batch %d, %d per replica",
+    train.batch_size,
+    per_replica_batch_size(train.batch_size, strategy),
+  )
   with strategy.scope():
     student = student_lib.build_student(
       config,
@@ -334,7 +436,7 @@ def train_student(
       char_vocab_size,
       embedding_matrix,
       use_cudnn=False if train.jit_compile else "auto",
-      dtype=_dtype_policy(train.mixed_precision),
+      dtype=policy,
     )
     student.compile(
       optimizer=make_optimizer(train),
