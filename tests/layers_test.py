@@ -524,3 +524,18 @@ def test_layers_keep_float32_outputs_under_mixed_precision():
     memory_out, question, *masks
   )
   assert start.dtype == end.dtype == tf.float32
+
+
+def test_bilstm_construction_serializes_nothing(monkeypatch):
+  # keras.layers.Bidirectional serializes its template LSTM while it is
+  # built; inside load_model's object-sharing scope a reused object id then
+  # handed back the forward LSTM as the backward one and loading failed.
+  from keras.src.saving import serialization_lib
+
+  def refuse(obj):
+    raise AssertionError(f"serialized {obj!r} while building a BiLSTM")
+
+  monkeypatch.setattr(serialization_lib, "serialize_keras_object", refuse)
+  layer = BiLSTM(4, return_sequences=True)
+  assert not layer.forward_lstm.go_backwards
+  assert layer.backward_lstm.go_backwards

@@ -88,18 +88,28 @@ class BiLSTM(keras.layers.Layer):
     self.input_dropout = input_dropout(
       dropout, variational, dtype=self.dtype_policy
     )
-    self.rnn = keras.layers.Bidirectional(
-      keras.layers.LSTM(
-        units,
-        return_sequences=return_sequences,
-        use_cudnn=use_cudnn,
-        dtype=self.dtype_policy,
-      ),
+    # Two LSTMs rather than `keras.layers.Bidirectional`: Bidirectional
+    # serializes its template layer twice while it is built, and inside
+    # `keras.saving.load_model`'s object-sharing scope the second copy can
+    # come back as the first (go_backwards=False for both), which made
+    # loading a saved reader fail in long-running processes.
+    self.forward_lstm = self._lstm(go_backwards=False)
+    self.backward_lstm = self._lstm(go_backwards=True)
+
+  def _lstm(self, go_backwards: bool) -> keras.layers.LSTM:
+    return keras.layers.LSTM(
+      self.units,
+      return_sequences=self.return_sequences,
+      go_backwards=go_backwards,
+      zero_output_for_mask=self.return_sequences,
+      use_cudnn=self.use_cudnn,
       dtype=self.dtype_policy,
+      name="backward_lstm" if go_backwards else "forward_lstm",
     )
 
   def build(self, input_shape):
-    self.rnn.build(tuple(input_shape))
+    self.forward_lstm.build(tuple(input_shape))
+    self.backward_lstm.build(tuple(input_shape))
     self.built = True
 
   def call(self, inputs, sequence_mask, training=None):
@@ -108,9 +118,13 @@ class BiLSTM(keras.layers.Layer):
     # cuDNN rejects fully masked rows (e.g. length-0 filler rows of an uneven
     # batch), so step 0 always runs; what it produces is zeroed below.
     first_step = tf.equal(tf.range(tf.shape(mask)[1]), 0)[None, :]
-    outputs = self.rnn(
-      x, mask=tf.logical_or(mask, first_step), training=training
-    )
+    rnn_mask = tf.logical_or(mask, first_step)
+    forward = self.forward_lstm(x, mask=rnn_mask, training=training)
+    backward = self.backward_lstm(x, mask=rnn_mask, training=training)
+    if self.return_sequences:
+      # The backward LSTM emits its steps last-to-first.
+      backward = tf.reverse(backward, axis=[1])
+    outputs = tf.concat([forward, backward], axis=-1)
     if self.return_sequences:
       return outputs * tf.cast(mask, outputs.dtype)[..., None]
     has_steps = tf.reduce_any(mask, axis=1, keepdims=True)
