@@ -112,7 +112,7 @@ def test_student_train_step_decreases_loss():
     + _entropy(batch["teacher_end_probs"])
   )
   before = student.test_on_batch(batch, return_dict=True)["loss"]
-  for _ in range(6):
+  for _ in range(12):
     student.train_on_batch(batch)
   after = student.test_on_batch(batch, return_dict=True)["loss"]
   assert np.isfinite(after)
