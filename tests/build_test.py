@@ -36,9 +36,7 @@ def test_every_module_is_in_a_target():
 
 
 def test_every_test_file_has_its_py_test():
-  tests = {
-    name: srcs for kind, name, srcs in _targets() if kind == "py_test"
-  }
+  tests = {name: srcs for kind, name, srcs in _targets() if kind == "py_test"}
   missing = []
   for path in sorted((ROOT / "tests").glob("*_test.py")):
     rel = path.relative_to(ROOT).as_posix()
