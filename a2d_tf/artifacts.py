@@ -20,7 +20,9 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from a2d_tf import kit
+from a2d_tf import inference, kit
+from a2d_tf.config import ExperimentConfig
+from a2d_tf.data import dataset as dataset_lib
 from a2d_tf.data import features, squad
 from a2d_tf.data.records import Record
 from a2d_tf.data.vocab import Vocabulary
@@ -74,3 +76,22 @@ def feature_pattern(features_artifact: kit.Artifact, split: str) -> str:
 
 def model_path(model: kit.Artifact) -> str:
   return model.path(MODEL_FILE)
+
+
+def dev_eval_fn(
+  examples: kit.Artifact, features: kit.Artifact, config: ExperimentConfig
+):
+  """`model -> {"exact_match", "f1"}` on the run's dev split, per epoch."""
+  dataset = dataset_lib.make_dataset(
+    feature_pattern(features, "dev"),
+    config.data,
+    config.train.batch_size,
+    training=False,
+    with_metadata=True,
+  )
+  return inference.make_dev_eval_fn(
+    dataset,
+    {r.id: r for r in read_split(examples, "dev")},
+    squad_data(examples, "dev"),
+    config.model.max_answer_len,
+  )

@@ -1,9 +1,8 @@
 """train_student: one reader trained on the materialized teacher knowledge."""
 
-from a2d_tf import artifacts, inference, kit, training
+from a2d_tf import artifacts, kit, training
 from a2d_tf import knowledge as knowledge_lib
 from a2d_tf.config import ExperimentConfig
-from a2d_tf.data import dataset as dataset_lib
 
 
 @kit.component(
@@ -49,20 +48,7 @@ def train_student(
     batch,
     training=False,
   )
-  dev_ds = dataset_lib.make_dataset(
-    artifacts.feature_pattern(features, "dev"),
-    cfg.data,
-    batch,
-    training=False,
-    with_metadata=True,
-  )
-  records = {r.id: r for r in artifacts.read_split(examples, "dev")}
-  eval_fn = inference.make_dev_eval_fn(
-    dev_ds,
-    records,
-    artifacts.squad_data(examples, "dev"),
-    cfg.model.max_answer_len,
-  )
+  eval_fn = artifacts.dev_eval_fn(examples, features, cfg)
   reader = training.train_student(
     cfg,
     vocabulary.num_words,
