@@ -25,69 +25,13 @@ import json
 import logging
 import os
 import shutil
-import sys
 import time
 
 from absl import app, flags
 from absl import logging as absl_logging
 
-_OUTPUT_DIR = flags.DEFINE_string(
-  "output_dir", "a2d_ablation", "Where artifacts, logs and tables go."
-)
-_DATASET = flags.DEFINE_enum(
-  "dataset",
-  "synthetic",
-  ["synthetic", "tfds", "json"],
-  "synthetic: the embedded corpus; tfds: TFDS squad/v1.1; json: "
-  "--train_file and --dev_file in SQuAD v1.1 format.",
-)
-_TRAIN_FILE = flags.DEFINE_string("train_file", "", "SQuAD-format train file.")
-_DEV_FILE = flags.DEFINE_string("dev_file", "", "SQuAD-format dev file.")
-_EVAL_FILE = flags.DEFINE_multi_string(
-  "eval_file",
-  [],
-  "Extra evaluation set as NAME=PATH (SQuAD format, e.g. AddSent); repeatable.",
-)
-_GLOVE_FILE = flags.DEFINE_string(
-  "glove_file", "", "Optional GloVe-format word vectors (frozen when given)."
-)
-_PRESET = flags.DEFINE_enum(
-  "preset", "small", ["tiny", "small", "paper"], "Config preset."
-)
-_OVERRIDE = flags.DEFINE_multi_string(
-  "override",
-  [],
-  "Config override section.field=value for every variant; repeatable.",
-)
-_NUM_TEACHERS = flags.DEFINE_integer(
-  "num_teachers",
-  None,
-  "Ensemble size K (default: the preset's).",
-  lower_bound=1,
-)
-_MAX_TRAIN = flags.DEFINE_integer(
-  "max_train_examples",
-  0,
-  "Use the first N training questions (0 = all).",
-  lower_bound=0,
-)
-_MAX_DEV = flags.DEFINE_integer(
-  "max_dev_examples",
-  0,
-  "Use the first N dev questions (0 = all).",
-  lower_bound=0,
-)
-_BEAM_ARG = flags.DEFINE_multi_string(
-  "beam_arg",
-  [],
-  "Beam pipeline option for the knowledge step; repeatable.",
-)
-_TIMING_REPEATS = flags.DEFINE_integer(
-  "timing_repeats",
-  1,
-  "Passes over dev when timing ensemble vs student.",
-  lower_bound=1,
-)
+from pipelines import cli
+
 _VARIANTS = flags.DEFINE_list(
   "variants",
   [],
@@ -122,34 +66,21 @@ def run(argv_extra: list[str]) -> int:
   # Flags and files are checked before TensorFlow and Beam are imported.
   from a2d_tf import ablations
   from a2d_tf import config as config_lib
-  from a2d_tf.data import sources
 
-  if argv_extra:
-    raise ValueError(f"unexpected arguments: {' '.join(argv_extra)}")
-  overrides = list(_OVERRIDE.value)
-  if _NUM_TEACHERS.value is not None:
-    overrides.append(f"teacher.num_teachers={_NUM_TEACHERS.value}")
-  config = config_lib.get_config(_PRESET.value, overrides)
-  eval_files = sources.parse_eval_files(_EVAL_FILE.value)
-  data_files = {"train": _TRAIN_FILE.value, "dev": _DEV_FILE.value}
-  data_files.update(eval_files)
-  if _DATASET.value == "json" and not (_TRAIN_FILE.value and _DEV_FILE.value):
-    raise ValueError("--dataset=json needs --train_file and --dev_file.")
+  inputs = cli.resolve(argv_extra)
+  config = inputs.config
   variants = ablations.select_variants(_VARIANTS.value)
-  sources.check_files(data_files)
-  if _GLOVE_FILE.value:
-    sources.check_files({"glove": _GLOVE_FILE.value})
 
   from a2d_tf import kit
   from pipelines import pipeline
 
-  output_dir = os.path.abspath(_OUTPUT_DIR.value)
+  output_dir = os.path.abspath(cli.OUTPUT_DIR.value)
   os.makedirs(output_dir, exist_ok=True)
   with open(os.path.join(output_dir, "config.json"), "w") as f:
     f.write(config.to_json() + "\n")
   _log(
-    f"output: {output_dir} (preset {_PRESET.value}, dataset "
-    f"{_DATASET.value}, K={config.teacher.num_teachers}, variants "
+    f"output: {output_dir} (preset {cli.PRESET.value}, dataset "
+    f"{cli.DATASET.value}, K={config.teacher.num_teachers}, variants "
     f"{', '.join(v.name for v in variants)})"
   )
   began = time.monotonic()
@@ -161,23 +92,13 @@ def run(argv_extra: list[str]) -> int:
     board = os.path.join(output_dir, "tensorboard")
     pipe = pipeline.create_pipeline(
       config_lib.apply_overrides(config, variant.overrides),
-      dataset=_DATASET.value,
-      train_file=_TRAIN_FILE.value,
-      dev_file=_DEV_FILE.value,
-      eval_files=eval_files,
-      glove_file=_GLOVE_FILE.value,
-      input_digest=sources.files_digest(data_files),
-      glove_digest=sources.files_digest({"glove": _GLOVE_FILE.value}),
-      max_train_examples=_MAX_TRAIN.value,
-      max_dev_examples=_MAX_DEV.value,
       tensorboard_root=board
       if full
       else os.path.join(board, "ablation", variant.name),
-      beam_pipeline_args=list(_BEAM_ARG.value),
-      timing_repeats=_TIMING_REPEATS.value,
       with_export=False,
       with_analysis=full,
       case_id=_CASE_ID.value,
+      **cli.pipeline_kwargs(inputs),
     )
     results = runner.run(pipe)
     with open(results["evaluate"]["evaluation"].path("report.json")) as f:
@@ -212,26 +133,10 @@ def run(argv_extra: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-  try:
-    return run(argv[1:])
-  except KeyboardInterrupt:
-    print(
-      "a2d: interrupted; re-run the same command to resume.", file=sys.stderr
-    )
-    return 130
-  except (ValueError, OSError) as e:
-    message = " ".join(str(e).split())
-    print(f"a2d: error: {message}", file=sys.stderr)
-    return 1
-
-
-def _parse_flags(argv: list[str]) -> list[str]:
-  try:
-    return flags.FLAGS(argv)
-  except flags.Error as e:
-    print(f"a2d: error: {e}", file=sys.stderr)
-    sys.exit(2)
+  return cli.main(run, argv)
 
 
 if __name__ == "__main__":
-  app.run(main, flags_parser=_parse_flags)
+  flags.FLAGS.set_default("output_dir", "a2d_ablation")
+  flags.FLAGS.set_default("timing_repeats", 1)
+  app.run(main, flags_parser=cli.parse_flags)

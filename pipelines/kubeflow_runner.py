@@ -29,7 +29,6 @@ import importlib
 import inspect
 import json
 import os
-import sys
 import typing
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -38,6 +37,7 @@ from absl import app, flags
 from kfp import dsl
 
 from a2d_tf import kit
+from pipelines import cli
 
 # KFP's executor imports this module with _KFP_RUNTIME=true, where only the
 # runtime half of kfp.dsl exists: the compiler and component factory are
@@ -349,109 +349,33 @@ _IMAGE = flags.DEFINE_string(
   "",
   "Container image with a2d and requirements.txt installed (required).",
 )
-_DATASET = flags.DEFINE_enum(
-  "dataset",
-  "synthetic",
-  ["synthetic", "tfds", "json"],
-  "synthetic: the embedded corpus; tfds: TFDS squad/v1.1; json: "
-  "--train_file and --dev_file in SQuAD v1.1 format.",
-)
-_TRAIN_FILE = flags.DEFINE_string(
-  "train_file", "", "SQuAD-format train file, as the pods see it."
-)
-_DEV_FILE = flags.DEFINE_string(
-  "dev_file", "", "SQuAD-format dev file, as the pods see it."
-)
-_EVAL_FILE = flags.DEFINE_multi_string(
-  "eval_file",
-  [],
-  "Extra evaluation set as NAME=PATH (SQuAD format, e.g. AddSent); repeatable.",
-)
-_GLOVE_FILE = flags.DEFINE_string(
-  "glove_file", "", "Optional GloVe-format word vectors, as the pods see it."
-)
-_PRESET = flags.DEFINE_enum(
-  "preset", "small", ["tiny", "small", "paper"], "Config preset."
-)
-_OVERRIDE = flags.DEFINE_multi_string(
-  "override", [], "Config override section.field=value; repeatable."
-)
-_NUM_TEACHERS = flags.DEFINE_integer(
-  "num_teachers",
-  None,
-  "Ensemble size K, one task per teacher (default: the preset's).",
-  lower_bound=1,
-)
-_MAX_TRAIN = flags.DEFINE_integer(
-  "max_train_examples",
-  0,
-  "Use the first N training questions (0 = all).",
-  lower_bound=0,
-)
-_MAX_DEV = flags.DEFINE_integer(
-  "max_dev_examples",
-  0,
-  "Use the first N dev questions (0 = all).",
-  lower_bound=0,
-)
 _TENSORBOARD_ROOT = flags.DEFINE_string(
   "tensorboard_root",
   "",
   "TensorBoard log root the pods can write (e.g. gs://bucket/a2d/tb); "
   '"" keeps the logs inside the model artifacts.',
 )
-_BEAM_ARG = flags.DEFINE_multi_string(
-  "beam_arg",
-  [],
-  "Beam pipeline option for the knowledge step, e.g. "
-  "--beam_arg=--runner=DataflowRunner; repeatable.",
-)
-_TIMING_REPEATS = flags.DEFINE_integer(
-  "timing_repeats",
-  3,
-  "Passes over dev when timing ensemble vs student.",
-  lower_bound=1,
-)
 
 
 def run(argv_extra: list[str]) -> int:
   """Resolves the config, builds the kit pipeline and compiles it."""
-  from a2d_tf import config as config_lib
-  from a2d_tf.data import sources
-
-  if argv_extra:
-    raise ValueError(f"unexpected arguments: {' '.join(argv_extra)}")
   if not _IMAGE.value:
     raise ValueError("--image is required: an image with a2d installed.")
-  if _DATASET.value == "json" and not (_TRAIN_FILE.value and _DEV_FILE.value):
-    raise ValueError("--dataset=json needs --train_file and --dev_file.")
-  overrides = list(_OVERRIDE.value)
-  if _NUM_TEACHERS.value is not None:
-    overrides.append(f"teacher.num_teachers={_NUM_TEACHERS.value}")
-  config = config_lib.get_config(_PRESET.value, overrides)
-  eval_files = sources.parse_eval_files(_EVAL_FILE.value)
-  data_files = {
-    "train": _TRAIN_FILE.value,
-    "dev": _DEV_FILE.value,
-    **eval_files,
-  }
+  if flags.FLAGS["output_dir"].present:
+    raise ValueError(
+      "--output_dir is for the local runners; on Kubeflow artifacts go to "
+      "the pipeline root, and --output names the YAML."
+    )
+  # The data files are paths the pods read; they need not exist here.
+  inputs = cli.resolve(argv_extra, check_files=False)
+  config = inputs.config
 
   from pipelines import pipeline
 
   pipe = pipeline.create_pipeline(
     config,
-    dataset=_DATASET.value,
-    train_file=_TRAIN_FILE.value,
-    dev_file=_DEV_FILE.value,
-    eval_files=eval_files,
-    glove_file=_GLOVE_FILE.value,
-    input_digest=sources.files_digest(data_files),
-    glove_digest=sources.files_digest({"glove": _GLOVE_FILE.value}),
-    max_train_examples=_MAX_TRAIN.value,
-    max_dev_examples=_MAX_DEV.value,
     tensorboard_root=_TENSORBOARD_ROOT.value,
-    beam_pipeline_args=list(_BEAM_ARG.value),
-    timing_repeats=_TIMING_REPEATS.value,
+    **cli.pipeline_kwargs(inputs),
   )
   output = os.path.abspath(_OUTPUT.value)
   os.makedirs(os.path.dirname(output), exist_ok=True)
@@ -461,7 +385,7 @@ def run(argv_extra: list[str]) -> int:
     output,
     description=(
       f"a2d: K={config.teacher.num_teachers} teachers distilled into one "
-      f"student (preset {_PRESET.value}, dataset {_DATASET.value})."
+      f"student (preset {cli.PRESET.value}, dataset {cli.DATASET.value})."
     ),
   )
   print(
@@ -473,21 +397,8 @@ def run(argv_extra: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-  try:
-    return run(argv[1:])
-  except (ValueError, OSError) as e:
-    message = " ".join(str(e).split())
-    print(f"a2d: error: {message}", file=sys.stderr)
-    return 1
-
-
-def _parse_flags(argv: list[str]) -> list[str]:
-  try:
-    return flags.FLAGS(argv)
-  except flags.Error as e:
-    print(f"a2d: error: {e}", file=sys.stderr)
-    sys.exit(2)
+  return cli.main(run, argv)
 
 
 if __name__ == "__main__":
-  app.run(main, flags_parser=_parse_flags)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -1,0 +1,172 @@
+"""Flags and error handling shared by the pipeline CLIs.
+
+`local_runner`, `ablation` and `kubeflow_runner` take the same data, config
+and sizing flags. They are defined once here, so the three CLIs cannot drift
+apart and one process may import several runners (absl allows a flag name
+once per process). Each runner defines only its own extra flags.
+
+Nothing here imports TensorFlow or Beam: flags and files are checked before
+the heavy imports, so a mistyped path fails in a second.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Callable
+
+from absl import flags
+
+OUTPUT_DIR = flags.DEFINE_string(
+  "output_dir",
+  "a2d_output",
+  "Where artifacts, logs and reports go (the ablation CLI defaults to "
+  "a2d_ablation).",
+)
+DATASET = flags.DEFINE_enum(
+  "dataset",
+  "synthetic",
+  ["synthetic", "tfds", "json"],
+  "synthetic: the embedded corpus; tfds: TFDS squad/v1.1; json: "
+  "--train_file and --dev_file in SQuAD v1.1 format.",
+)
+TRAIN_FILE = flags.DEFINE_string(
+  "train_file", "", "SQuAD-format train file (for Kubeflow: as pods see it)."
+)
+DEV_FILE = flags.DEFINE_string(
+  "dev_file", "", "SQuAD-format dev file (for Kubeflow: as pods see it)."
+)
+EVAL_FILE = flags.DEFINE_multi_string(
+  "eval_file",
+  [],
+  "Extra evaluation set as NAME=PATH (SQuAD format, e.g. AddSent); repeatable.",
+)
+GLOVE_FILE = flags.DEFINE_string(
+  "glove_file", "", "Optional GloVe-format word vectors (frozen when given)."
+)
+PRESET = flags.DEFINE_enum(
+  "preset", "small", ["tiny", "small", "paper"], "Config preset."
+)
+OVERRIDE = flags.DEFINE_multi_string(
+  "override", [], "Config override section.field=value; repeatable."
+)
+NUM_TEACHERS = flags.DEFINE_integer(
+  "num_teachers",
+  None,
+  "Ensemble size K (default: the preset's).",
+  lower_bound=1,
+)
+MAX_TRAIN = flags.DEFINE_integer(
+  "max_train_examples",
+  0,
+  "Use the first N training questions (0 = all).",
+  lower_bound=0,
+)
+MAX_DEV = flags.DEFINE_integer(
+  "max_dev_examples",
+  0,
+  "Use the first N dev questions (0 = all).",
+  lower_bound=0,
+)
+BEAM_ARG = flags.DEFINE_multi_string(
+  "beam_arg",
+  [],
+  "Beam pipeline option for the knowledge step, e.g. "
+  "--beam_arg=--runner=DataflowRunner; repeatable.",
+)
+TIMING_REPEATS = flags.DEFINE_integer(
+  "timing_repeats",
+  3,
+  "Passes over dev when timing ensemble vs student.",
+  lower_bound=1,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunInputs:
+  """What the shared flags resolve to.
+
+  Attributes:
+    config: The resolved `ExperimentConfig`.
+    eval_files: Extra evaluation sets, name -> path.
+    data_files: Every data file by role ("train", "dev", eval names).
+  """
+
+  config: object
+  eval_files: dict[str, str]
+  data_files: dict[str, str]
+
+
+def resolve(argv_extra: list[str], check_files: bool = True) -> RunInputs:
+  """Checks the shared flags and builds the config.
+
+  Args:
+    argv_extra: Positional arguments left after flag parsing (must be none).
+    check_files: Whether the data files must exist here (False where they
+      are paths on another machine, as for Kubeflow).
+
+  Raises:
+    ValueError: On stray arguments, bad overrides or missing files (the
+      message names the flag and the file).
+  """
+  from a2d_tf import config as config_lib
+  from a2d_tf.data import sources
+
+  if argv_extra:
+    raise ValueError(f"unexpected arguments: {' '.join(argv_extra)}")
+  overrides = list(OVERRIDE.value)
+  if NUM_TEACHERS.value is not None:
+    overrides.append(f"teacher.num_teachers={NUM_TEACHERS.value}")
+  config = config_lib.get_config(PRESET.value, overrides)
+  eval_files = sources.parse_eval_files(EVAL_FILE.value)
+  data_files = {"train": TRAIN_FILE.value, "dev": DEV_FILE.value, **eval_files}
+  if DATASET.value == "json" and not (TRAIN_FILE.value and DEV_FILE.value):
+    raise ValueError("--dataset=json needs --train_file and --dev_file.")
+  if check_files:
+    sources.check_files(data_files)
+    if GLOVE_FILE.value:
+      sources.check_files({"glove": GLOVE_FILE.value})
+  return RunInputs(config, eval_files, data_files)
+
+
+def pipeline_kwargs(inputs: RunInputs) -> dict:
+  """The `pipeline.create_pipeline` arguments the shared flags decide."""
+  from a2d_tf.data import sources
+
+  return dict(
+    dataset=DATASET.value,
+    train_file=TRAIN_FILE.value,
+    dev_file=DEV_FILE.value,
+    eval_files=inputs.eval_files,
+    glove_file=GLOVE_FILE.value,
+    input_digest=sources.files_digest(inputs.data_files),
+    glove_digest=sources.files_digest({"glove": GLOVE_FILE.value}),
+    max_train_examples=MAX_TRAIN.value,
+    max_dev_examples=MAX_DEV.value,
+    beam_pipeline_args=list(BEAM_ARG.value),
+    timing_repeats=TIMING_REPEATS.value,
+  )
+
+
+def main(run: Callable[[list[str]], int], argv: list[str]) -> int:
+  """Runs `run(argv[1:])`; expected failures end in one line on stderr."""
+  try:
+    return run(argv[1:])
+  except KeyboardInterrupt:
+    print(
+      "a2d: interrupted; re-run the same command to resume.", file=sys.stderr
+    )
+    return 130
+  except (ValueError, OSError) as e:
+    message = " ".join(str(e).split())
+    print(f"a2d: error: {message}", file=sys.stderr)
+    return 1
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl's flag parser, with a one-line error and exit status 2."""
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    print(f"a2d: error: {e}", file=sys.stderr)
+    sys.exit(2)

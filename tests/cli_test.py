@@ -1,0 +1,105 @@
+"""Tests of the flags the three pipeline CLIs share (`pipelines/cli.py`)."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from absl import flags
+
+from pipelines import ablation, cli, kubeflow_runner, local_runner
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_three_runners_import_into_one_process():
+  # Each module was imported above; absl would have raised
+  # DuplicateFlagError if two of them defined the same flag.
+  assert local_runner.main and ablation.main and kubeflow_runner.main
+  assert flags.FLAGS["preset"] is flags.FLAGS["preset"]
+  assert "variants" in flags.FLAGS and "image" in flags.FLAGS
+
+
+@pytest.fixture
+def parsed_flags():
+  """Parses flags for a test and restores the defaults afterwards."""
+
+  def parse(*args):
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(["prog", *args])
+
+  yield parse
+  flags.FLAGS.unparse_flags()
+
+
+def test_resolve_builds_config_with_overrides_and_teachers(parsed_flags):
+  parsed_flags(
+    "--preset=tiny",
+    "--num_teachers=5",
+    "--override=distill.temperature=3",
+    "--eval_file=addsent=/pods/addsent.json",
+  )
+  inputs = cli.resolve([], check_files=False)
+  assert inputs.config.teacher.num_teachers == 5
+  assert inputs.config.distill.temperature == 3.0
+  assert inputs.config.model.hidden == 16
+  assert inputs.eval_files == {"addsent": "/pods/addsent.json"}
+  assert inputs.data_files == {
+    "train": "",
+    "dev": "",
+    "addsent": "/pods/addsent.json",
+  }
+  kwargs = cli.pipeline_kwargs(inputs)
+  assert kwargs["dataset"] == "synthetic"
+  assert kwargs["eval_files"] == {"addsent": "/pods/addsent.json"}
+  assert kwargs["timing_repeats"] == 3
+
+
+def test_resolve_checks_files_only_when_asked(parsed_flags, tmp_path):
+  missing = str(tmp_path / "nope.json")
+  parsed_flags("--dataset=json", f"--train_file={missing}", "--dev_file=x")
+  with pytest.raises(ValueError, match="nope.json"):
+    cli.resolve([])
+  assert cli.resolve([], check_files=False).data_files["train"] == missing
+
+
+def test_resolve_rejects_stray_arguments(parsed_flags):
+  parsed_flags()
+  with pytest.raises(ValueError, match="unexpected arguments: extra"):
+    cli.resolve(["extra"])
+
+
+def _cli(module, *args):
+  return subprocess.run(
+    [sys.executable, "-m", module, *args],
+    cwd=ROOT,
+    env={**os.environ, "PYTHONPATH": ROOT, "CUDA_VISIBLE_DEVICES": ""},
+    capture_output=True,
+    text=True,
+    timeout=120,
+  )
+
+
+@pytest.mark.parametrize(
+  "module, args, message",
+  [
+    ("pipelines.ablation", ["--preset=huge"], "a2d: error:"),
+    ("pipelines.ablation", ["--dataset=json"], "needs --train_file"),
+    (
+      "pipelines.kubeflow_runner",
+      ["--image=a2d:1", "--output_dir=/tmp/x"],
+      "--output_dir is for the local runners",
+    ),
+    (
+      "pipelines.kubeflow_runner",
+      ["--image=a2d:1", "--override=nope.x=1"],
+      "unknown section 'nope'",
+    ),
+  ],
+)
+def test_other_clis_end_bad_flags_with_one_line(module, args, message):
+  result = _cli(module, *args)
+  assert result.returncode != 0
+  lines = [x for x in result.stderr.splitlines() if x.strip()]
+  assert lines and lines[-1].startswith("a2d: error:"), result.stderr
+  assert message in lines[-1]
