@@ -10,6 +10,8 @@ layout is defined once:
 * Features: `<split>-*.tfrecord.gz` shards and `<split>_stats.json`.
 * Model: `model.keras` (a reader; the student's reader for the student).
 * Knowledge: `knowledge-*.tfrecord.gz` shards and `stats.json`.
+* Evaluation: `report.{json,md}` and `predictions/<system>_<split>.json`
+  (official v1.1 prediction files: question id -> answer text).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from a2d_tf.data.vocab import Vocabulary
 SPLITS_FILE = "splits.json"
 EMBEDDING_FILE = "embedding.npy"
 MODEL_FILE = "model.keras"
+PREDICTIONS_DIR = "predictions"
 
 
 def write_splits(
@@ -78,19 +81,33 @@ def model_path(model: kit.Artifact) -> str:
   return model.path(MODEL_FILE)
 
 
+def predictions_path(evaluation: kit.Artifact, system: str, split: str) -> str:
+  """The official-format prediction file of `system` on `split`."""
+  return evaluation.path(PREDICTIONS_DIR, f"{system}_{split}.json")
+
+
+def eval_dataset(
+  features_artifact: kit.Artifact,
+  split: str,
+  config: ExperimentConfig,
+  with_metadata: bool = True,
+):
+  """A split's features in file order, batched for inference and scoring."""
+  return dataset_lib.make_dataset(
+    feature_pattern(features_artifact, split),
+    config.data,
+    config.train.batch_size,
+    training=False,
+    with_metadata=with_metadata,
+  )
+
+
 def dev_eval_fn(
   examples: kit.Artifact, features: kit.Artifact, config: ExperimentConfig
 ):
   """`model -> {"exact_match", "f1"}` on the run's dev split, per epoch."""
-  dataset = dataset_lib.make_dataset(
-    feature_pattern(features, "dev"),
-    config.data,
-    config.train.batch_size,
-    training=False,
-    with_metadata=True,
-  )
   return inference.make_dev_eval_fn(
-    dataset,
+    eval_dataset(features, "dev", config),
     {r.id: r for r in read_split(examples, "dev")},
     squad_data(examples, "dev"),
     config.model.max_answer_len,

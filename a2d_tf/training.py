@@ -28,7 +28,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import warnings
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -235,6 +237,32 @@ def _prepare(
     json.dump({"seed": seed, "config": config.to_dict()}, f, indent=2)
 
 
+def _build_in_scope(
+  config: ExperimentConfig,
+  out_dir: str,
+  seed: int,
+  deterministic: bool | None,
+  build: Callable[[Any, bool | str], keras.Model],
+) -> keras.Model:
+  """Seeds, writes `config.json`, and builds a compiled model in scope.
+
+  The dtype policy is checked before anything is written; `build(policy,
+  use_cudnn)` runs inside the configured strategy's scope (cuDNN kernels
+  are off under XLA, where they do not compile).
+  """
+  train = config.train
+  policy = _dtype_policy(train.mixed_precision)
+  _prepare(config, out_dir, seed, deterministic)
+  strategy = make_strategy(train.distribution)
+  logging.info(
+    "global batch %d, %d per replica",
+    train.batch_size,
+    per_replica_batch_size(train.batch_size, strategy),
+  )
+  with strategy.scope():
+    return build(policy, False if train.jit_compile else "auto")
+
+
 def _fit(
   model: keras.Model,
   train: TrainConfig,
@@ -273,14 +301,20 @@ def _fit(
   )
   all_callbacks.extend(callbacks)
   logging.info("training %s for %d epochs into %s", model.name, epochs, out_dir)
-  model.fit(
-    train_dataset,
-    validation_data=dev_dataset,
-    epochs=epochs,
-    callbacks=all_callbacks,
-    shuffle=False,  # the input pipeline shuffles
-    verbose=2,
-  )
+  with warnings.catch_warnings():
+    # The input is finite and of unknown length (bucketing): Keras learns
+    # the epoch's end when it runs out, which is meant, not a problem.
+    warnings.filterwarnings(
+      "ignore", message="Your input ran out of data", category=UserWarning
+    )
+    model.fit(
+      train_dataset,
+      validation_data=dev_dataset,
+      epochs=epochs,
+      callbacks=all_callbacks,
+      shuffle=False,  # the input pipeline shuffles
+      verbose=2,
+    )
 
 
 def train_reader(
@@ -335,25 +369,21 @@ def train_reader(
   train = config.train
   seed = train.seed if seed is None else seed
   epochs = train.epochs if epochs is None else epochs
-  policy = _dtype_policy(train.mixed_precision)  # Checked before writing.
-  _prepare(config, out_dir, seed, deterministic)
-  strategy = make_strategy(train.distribution)
-  logging.info(
-    "global batch %d, %d per replica",
-    train.batch_size,
-    per_replica_batch_size(train.batch_size, strategy),
-  )
-  with strategy.scope():
+
+  def build(policy, use_cudnn):
     model = build_reader(
       config.model,
       word_vocab_size,
       char_vocab_size,
       embedding_matrix=embedding_matrix,
-      use_cudnn=False if train.jit_compile else "auto",
+      use_cudnn=use_cudnn,
       dtype=policy,
       name=name,
     )
     compile_reader(model, train, run_eagerly=run_eagerly)
+    return model
+
+  model = _build_in_scope(config, out_dir, seed, deterministic, build)
   _fit(
     model,
     train,
@@ -421,21 +451,14 @@ def train_student(
   epochs = train.epochs if epochs is None else epochs
   if config.distill.stagewise:
     epochs += config.distill.warmup_epochs
-  policy = _dtype_policy(train.mixed_precision)  # Checked before writing.
-  _prepare(config, out_dir, seed, deterministic)
-  strategy = make_strategy(train.distribution)
-  logging.info(
-    "global batch %d, %d per replica",
-    train.batch_size,
-    per_replica_batch_size(train.batch_size, strategy),
-  )
-  with strategy.scope():
+
+  def build(policy, use_cudnn):
     student = student_lib.build_student(
       config,
       word_vocab_size,
       char_vocab_size,
       embedding_matrix,
-      use_cudnn=False if train.jit_compile else "auto",
+      use_cudnn=use_cudnn,
       dtype=policy,
     )
     student.compile(
@@ -444,6 +467,9 @@ def train_student(
       steps_per_execution=train.steps_per_execution,
       run_eagerly=run_eagerly,
     )
+    return student
+
+  student = _build_in_scope(config, out_dir, seed, deterministic, build)
   _fit(
     student,
     train,

@@ -7,7 +7,6 @@ import keras
 from a2d_tf import analysis as analysis_lib
 from a2d_tf import artifacts, figures, kit
 from a2d_tf.config import ExperimentConfig
-from a2d_tf.data import dataset as dataset_lib
 
 QUESTION_TYPES = "question_types"
 CASE_STUDY = "case_study"
@@ -48,7 +47,7 @@ def analyze(
   squad_data = artifacts.squad_data(examples, split)
   predictions = {}
   for system in analysis_lib.TYPE_SYSTEMS:
-    path = evaluation.path("predictions", f"{system}_{split}.json")
+    path = artifacts.predictions_path(evaluation, system, split)
     with open(path, encoding="utf-8") as f:
       predictions[system] = json.load(f)
   types = analysis_lib.f1_by_question_type(squad_data, predictions)
@@ -66,13 +65,7 @@ def analyze(
     squad_data, predictions["student"]
   )
   records = {r.id: r for r in artifacts.read_split(examples, split)}
-  dataset = dataset_lib.make_dataset(
-    artifacts.feature_pattern(features, split),
-    cfg.data,
-    cfg.train.batch_size,
-    training=False,
-    with_metadata=True,
-  )
+  dataset = artifacts.eval_dataset(features, split, cfg)
   case = analysis_lib.case_study(
     [keras.saving.load_model(artifacts.model_path(t)) for t in teachers],
     keras.saving.load_model(artifacts.model_path(student)),

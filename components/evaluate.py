@@ -7,7 +7,6 @@ import keras
 
 from a2d_tf import artifacts, inference, kit, report
 from a2d_tf.config import ExperimentConfig
-from a2d_tf.data import dataset as dataset_lib
 from a2d_tf.models import reader as reader_lib
 
 
@@ -40,16 +39,10 @@ def evaluate(
     "ensemble": teacher_models,
     "student": [student_model],
   }
-  os.makedirs(evaluation.path("predictions"), exist_ok=True)
+  os.makedirs(evaluation.path(artifacts.PREDICTIONS_DIR), exist_ok=True)
   sets = {}
   for name in artifacts.eval_sets(examples):
-    dataset = dataset_lib.make_dataset(
-      artifacts.feature_pattern(features, name),
-      cfg.data,
-      cfg.train.batch_size,
-      training=False,
-      with_metadata=True,
-    ).cache()
+    dataset = artifacts.eval_dataset(features, name, cfg).cache()
     records = {r.id: r for r in artifacts.read_split(examples, name)}
     scores, predictions = report.evaluate_systems(
       systems,
@@ -60,17 +53,12 @@ def evaluate(
     )
     sets[name] = scores
     for system, answers in predictions.items():
-      path = evaluation.path("predictions", f"{system}_{name}.json")
+      path = artifacts.predictions_path(evaluation, system, name)
       with open(path, "w", encoding="utf-8") as f:
         json.dump(answers, f, indent=1, ensure_ascii=False)
     evaluation.counts[f"{name}_student_f1"] = round(scores["student"]["f1"], 2)
   timing_batches = list(
-    dataset_lib.make_dataset(
-      artifacts.feature_pattern(features, "dev"),
-      cfg.data,
-      cfg.train.batch_size,
-      training=False,
-    )
+    artifacts.eval_dataset(features, "dev", cfg, with_metadata=False)
   )
   seconds = inference.time_forward(systems, timing_batches, timing_repeats)
   result = {
