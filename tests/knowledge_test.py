@@ -402,6 +402,24 @@ def test_make_knowledge_dataset_batches_knowledge_keys(materialized):
     np.testing.assert_allclose(probs.sum(-1), 1.0, atol=2e-3)
 
 
+def test_make_knowledge_dataset_cache_yields_the_same_batches(materialized):
+  config, _, _, _, out_dir, _ = materialized
+  pattern = knowledge.knowledge_pattern(out_dir)
+  plain = list(
+    knowledge.make_knowledge_dataset(pattern, config, 2, training=False)
+  )
+  cached = knowledge.make_knowledge_dataset(
+    pattern, config, 2, training=False, cache=True
+  )
+  for _ in range(2):  # the second pass reads from memory
+    again = list(cached)
+    assert len(again) == len(plain)
+    for got, want in zip(again, plain, strict=True):
+      assert set(got) == set(want)
+      for key in want:
+        np.testing.assert_array_equal(got[key].numpy(), want[key].numpy())
+
+
 def test_materialize_knowledge_missing_gold_names_record(
   materialized, tmp_path
 ):
