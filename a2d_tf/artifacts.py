@@ -9,7 +9,8 @@ layout is defined once:
   vectors were given.
 * Features: `<split>-*.tfrecord.gz` shards and `<split>_stats.json`.
 * Model: `model.keras` (a reader; the student's reader for the student).
-* Knowledge: `knowledge-*.tfrecord.gz` shards and `stats.json`.
+* Knowledge: `knowledge-*.tfrecord.gz` shards, `stats.json` and
+  `gold.jsonl` (the gold answers the confusing spans were scored against).
 * Evaluation: `report.{json,md}` and `predictions/<system>_<split>.json`
   (official v1.1 prediction files: question id -> answer text).
 """

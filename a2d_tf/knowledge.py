@@ -61,6 +61,7 @@ NO_SPAN = (-1, -1)
 RECORD_PREFIX = "knowledge"
 RECORD_SUFFIX = ".tfrecord.gz"
 STATS_FILE = "stats.json"
+GOLD_FILE = "gold.jsonl"  # what the distill step writes beside the records
 _BEAM_STATS_PREFIX = "beam_stats"
 
 # The keys `materialize_knowledge` adds to every feature record.
@@ -106,6 +107,45 @@ def gold_answers_from_records(
     r.id: GoldAnswers(r.context, tuple(a.text for a in r.answers))
     for r in records
   }
+
+
+def write_gold_file(
+  gold_answers: Mapping[str, GoldAnswers | tuple[str, Sequence[str]]],
+  path: str,
+) -> str:
+  """Writes gold answers as JSON lines for `materialize_knowledge`.
+
+  One line per record: `{"id", "context", "answers"}`. A Beam runner reads
+  the file in parallel (`path` may be any `tf.io.gfile` path the workers can
+  reach, e.g. `gs://`), so the gold answers of a large split never travel
+  inside the pipeline graph. Returns `path`.
+  """
+  with tf.io.gfile.GFile(path, "w") as f:
+    for record_id, gold in gold_answers.items():
+      line = {"id": record_id, "context": gold[0], "answers": list(gold[1])}
+      f.write(json.dumps(line, ensure_ascii=False) + "\n")
+  return path
+
+
+def _parse_gold_line(
+  line: str, path: str
+) -> tuple[str, tuple[str, tuple[str, ...]]]:
+  """`(record id, (context, answers))`, as `materialize_knowledge` joins."""
+  try:
+    value = json.loads(line)
+    record_id = value["id"]
+    gold = (value["context"], tuple(value["answers"]))
+  except (ValueError, KeyError, TypeError) as e:
+    raise DataError(
+      f"bad gold-answer line {line[:80]!r}: {e!r}", path=path, field="answers"
+    ) from e
+  if not isinstance(record_id, str) or not isinstance(gold[0], str):
+    raise DataError(
+      f"bad gold-answer line {line[:80]!r}: id and context must be strings",
+      path=path,
+      field="id",
+    )
+  return record_id, gold
 
 
 # ---------------------------------------------------------------------------
@@ -579,7 +619,7 @@ def materialize_knowledge(
   teacher_paths: Sequence[str],
   out_dir: str,
   config: ExperimentConfig,
-  gold_answers: Mapping[str, GoldAnswers | tuple[str, Sequence[str]]],
+  gold_answers: Mapping[str, GoldAnswers | tuple[str, Sequence[str]]] | str,
   beam_pipeline_args: Sequence[str] | None = None,
   batch_size: int | None = None,
 ) -> dict[str, Any]:
@@ -598,7 +638,9 @@ def materialize_knowledge(
     config: The experiment config (`distill.temperature`, `teacher.top_k`,
       `model.max_answer_len`, `data.*`, `train.batch_size`).
     gold_answers: `{record id: GoldAnswers(context, answer texts)}` for every
-      feature record, e.g. from `gold_answers_from_records`.
+      feature record, e.g. from `gold_answers_from_records`, or the path of
+      a `write_gold_file` file. Use the file for large splits on a
+      distributed runner: a mapping enters the graph through `beam.Create`.
     beam_pipeline_args: Runner and options, e.g.
       `["--runner=DataflowRunner", "--project=...", ...]`; None or empty runs
       the DirectRunner.
@@ -612,14 +654,11 @@ def materialize_knowledge(
     `top_k`, `num_shards`.
 
   Raises:
-    DataError: When a feature record has no entry in `gold_answers`.
+    DataError: When a feature record has no entry in `gold_answers`, or a
+      line of the gold file is malformed (names the file).
   """
   batch_size = batch_size or config.train.batch_size
   tf.io.gfile.makedirs(out_dir)
-  gold_items = [
-    (record_id, (gold[0], tuple(gold[1])))
-    for record_id, gold in gold_answers.items()
-  ]
   compute = ComputeKnowledgeFn(
     teacher_paths,
     temperature=config.distill.temperature,
@@ -637,7 +676,19 @@ def materialize_knowledge(
       )
       | "KeyById" >> beam.Map(_key_by_id)
     )
-    gold = pipeline | "Gold" >> beam.Create(gold_items)
+    if isinstance(gold_answers, str):
+      gold = (
+        pipeline
+        | "ReadGold" >> beam.io.ReadFromText(gold_answers)
+        | "ParseGold" >> beam.Map(_parse_gold_line, path=gold_answers)
+      )
+    else:
+      gold = pipeline | "Gold" >> beam.Create(
+        [
+          (record_id, (g[0], tuple(g[1])))
+          for record_id, g in gold_answers.items()
+        ]
+      )
     outputs = (
       {"features": features, "gold": gold}
       | "JoinGold" >> beam.CoGroupByKey()

@@ -29,8 +29,13 @@ def distill_knowledge(
   mean attention and confusing span per example (`knowledge.KNOWLEDGE_SPEC`).
   """
   cfg = ExperimentConfig.from_dict(config)
-  gold = knowledge_lib.gold_answers_from_records(
-    artifacts.read_split(examples, split)
+  # Beam workers read the gold answers from a file beside the knowledge,
+  # so a large split does not travel inside the pipeline graph.
+  gold = knowledge_lib.write_gold_file(
+    knowledge_lib.gold_answers_from_records(
+      artifacts.read_split(examples, split)
+    ),
+    knowledge.path(knowledge_lib.GOLD_FILE),
   )
   stats = knowledge_lib.materialize_knowledge(
     artifacts.feature_pattern(features, split),

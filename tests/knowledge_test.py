@@ -433,3 +433,56 @@ def test_materialize_knowledge_missing_gold_names_record(
       config,
       gold_answers=gold,
     )
+
+
+def _knowledge_by_id(out_dir):
+  parsed = {}
+  for serialized in _read_records(out_dir):
+    record_id = tf.train.Example.FromString(serialized).features.feature["id"]
+    parsed[record_id.bytes_list.value[0].decode()] = _parse_one(serialized)
+  return parsed
+
+
+def test_materialize_knowledge_reads_gold_from_a_file(materialized, tmp_path):
+  config, feature_path, teacher_paths, gold, out_dir, stats = materialized
+  path = knowledge.write_gold_file(gold, str(tmp_path / "gold.jsonl"))
+  with open(path, encoding="utf-8") as f:
+    assert len(f.readlines()) == len(gold)
+  from_file = str(tmp_path / "from_file")
+  file_stats = knowledge.materialize_knowledge(
+    feature_path,
+    teacher_paths,
+    from_file,
+    config,
+    gold_answers=path,
+    beam_pipeline_args=["--runner=DirectRunner"],
+    batch_size=2,
+  )
+  assert file_stats["num_examples"] == stats["num_examples"]
+  assert file_stats["with_confusing"] == stats["with_confusing"]
+  want, got = _knowledge_by_id(out_dir), _knowledge_by_id(from_file)
+  assert sorted(got) == sorted(want)
+  for record_id, example in want.items():
+    for key in ("confusing_start", "confusing_end"):
+      np.testing.assert_array_equal(got[record_id][key], example[key])
+    np.testing.assert_allclose(
+      got[record_id]["teacher_start_probs"],
+      example["teacher_start_probs"],
+      atol=1e-3,
+    )
+
+
+def test_materialize_knowledge_bad_gold_line_names_the_file(
+  materialized, tmp_path
+):
+  config, feature_path, teacher_paths, _, _, _ = materialized
+  path = tmp_path / "gold.jsonl"
+  path.write_text('{"id": "q0", "context": "c"}\n', encoding="utf-8")
+  with pytest.raises(Exception, match="gold.jsonl.*field 'answers'"):
+    knowledge.materialize_knowledge(
+      feature_path,
+      teacher_paths,
+      str(tmp_path / "out"),
+      config,
+      gold_answers=str(path),
+    )
