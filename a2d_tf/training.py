@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -237,6 +238,17 @@ def _prepare(
     json.dump({"seed": seed, "config": config.to_dict()}, f, indent=2)
 
 
+def progress_verbosity(stream: Any = None) -> int:
+  """Keras `verbose` for `fit`: progress bars at a terminal, else epochs.
+
+  A terminal gets Keras' live progress bar (1); a log file or CI gets one
+  line per epoch (2) instead of thousands of carriage-return updates.
+  """
+  stream = sys.stdout if stream is None else stream
+  isatty = getattr(stream, "isatty", None)
+  return 1 if callable(isatty) and isatty() else 2
+
+
 def _build_in_scope(
   config: ExperimentConfig,
   out_dir: str,
@@ -313,7 +325,7 @@ def _fit(
       epochs=epochs,
       callbacks=all_callbacks,
       shuffle=False,  # the input pipeline shuffles
-      verbose=2,
+      verbose=progress_verbosity(),
     )
 
 

@@ -201,3 +201,17 @@ def test_make_optimizer_clips_global_norm():
   assert (
     training.make_optimizer(_config(clipnorm=0.0).train).global_clipnorm is None
   )
+
+
+class _Stream:
+  def __init__(self, tty):
+    self._tty = tty
+
+  def isatty(self):
+    return self._tty
+
+
+def test_progress_verbosity_bars_only_at_a_terminal():
+  assert training.progress_verbosity(_Stream(True)) == 1
+  assert training.progress_verbosity(_Stream(False)) == 2
+  assert training.progress_verbosity(object()) == 2  # no isatty at all
