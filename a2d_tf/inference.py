@@ -36,6 +36,31 @@ def make_predict_fn(model: keras.Model, jit_compile: bool = False):
   return lambda batch: forward(reader_lib.model_inputs(batch))
 
 
+class PredictFnCache:
+  """One `make_predict_fn` per model, shared by every pass that asks.
+
+  Tracing a reader's forward pass costs about as much as a pass over a
+  small dev set on a CPU; scoring the single teacher, the ensemble and the
+  student on several sets and then timing them asks for the same models
+  again and again. Call the cache with a model to get its function; the
+  cache holds the models it has seen, so keep it only as long as them.
+  """
+
+  def __init__(self, jit_compile: bool = False):
+    self._jit_compile = jit_compile
+    self._fns: dict[int, tuple[keras.Model, object]] = {}
+
+  def __call__(self, model: keras.Model):
+    entry = self._fns.get(id(model))
+    if entry is None or entry[0] is not model:
+      entry = (model, make_predict_fn(model, self._jit_compile))
+      self._fns[id(model)] = entry
+    return entry[1]
+
+  def __len__(self) -> int:
+    return len(self._fns)
+
+
 @dataclasses.dataclass
 class Prediction:
   """A decoded answer.
@@ -58,6 +83,7 @@ def predict(
   dataset: tf.data.Dataset,
   records: dict[str, Record],
   max_answer_len: int,
+  cache: PredictFnCache | None = None,
 ) -> tuple[dict[str, Prediction], float]:
   """Answers every example of `dataset` with one model or an ensemble.
 
@@ -66,13 +92,15 @@ def predict(
     dataset: Batches made with `with_metadata=True` (ids and char offsets).
     records: The raw records by id (for the context text).
     max_answer_len: Longest span in tokens.
+    cache: Traced forward passes to reuse (and fill); None traces anew.
 
   Returns:
     Predictions by id, and the seconds spent in the models' forward passes
     (the inference wall time compared between ensemble and student).
   """
+  make = make_predict_fn if cache is None else cache
   return _predict_with(
-    [make_predict_fn(m) for m in models], dataset, records, max_answer_len
+    [make(m) for m in models], dataset, records, max_answer_len
   )
 
 
@@ -126,6 +154,7 @@ def time_forward(
   systems: dict[str, Sequence[keras.Model]],
   batches: Sequence[dict[str, tf.Tensor]],
   repeats: int = 3,
+  cache: PredictFnCache | None = None,
 ) -> dict[str, float]:
   """Seconds of one forward pass over `batches`, per system.
 
@@ -139,11 +168,13 @@ def time_forward(
       reader, or the K members of an ensemble).
     batches: The same input batches for every system.
     repeats: Timed passes per system.
+    cache: Traced forward passes to reuse (and fill); None traces anew.
 
   Returns:
     Name -> seconds of the fastest pass.
   """
-  fns = {name: [make_predict_fn(m) for m in ms] for name, ms in systems.items()}
+  make = make_predict_fn if cache is None else cache
+  fns = {name: [make(m) for m in ms] for name, ms in systems.items()}
 
   def one_pass(predict_fns) -> float:
     began = time.perf_counter()

@@ -48,15 +48,21 @@ def evaluate_systems(
   records: Mapping[str, Record],
   squad_data: list,
   max_answer_len: int,
+  cache: inference.PredictFnCache | None = None,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, str]]]:
   """Scores each system (a list of models, averaged) on one set.
+
+  `cache` shares each model's traced forward pass between systems (teacher
+  0 is the single system and an ensemble member) and between calls.
 
   Returns:
     Scores by system, and the official-format predictions by system.
   """
   scores, predictions = {}, {}
   for name, models in systems.items():
-    decoded, _ = inference.predict(models, dataset, records, max_answer_len)
+    decoded, _ = inference.predict(
+      models, dataset, records, max_answer_len, cache
+    )
     predictions[name] = inference.predictions_to_json(decoded)
     scores[name] = score(squad_data, predictions[name])
   return scores, predictions

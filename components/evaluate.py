@@ -39,6 +39,8 @@ def evaluate(
     "ensemble": teacher_models,
     "student": [student_model],
   }
+  # Each model is traced once for all sets and the timing.
+  cache = inference.PredictFnCache()
   os.makedirs(evaluation.path(artifacts.PREDICTIONS_DIR), exist_ok=True)
   sets = {}
   for name in artifacts.eval_sets(examples):
@@ -50,6 +52,7 @@ def evaluate(
       records,
       artifacts.squad_data(examples, name),
       cfg.model.max_answer_len,
+      cache,
     )
     sets[name] = scores
     for system, answers in predictions.items():
@@ -60,7 +63,9 @@ def evaluate(
   timing_batches = list(
     artifacts.eval_dataset(features, "dev", cfg, with_metadata=False)
   )
-  seconds = inference.time_forward(systems, timing_batches, timing_repeats)
+  seconds = inference.time_forward(
+    systems, timing_batches, timing_repeats, cache
+  )
   result = {
     "sets": sets,
     "parameters": {

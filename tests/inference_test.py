@@ -81,3 +81,38 @@ def test_dev_eval_fn_traces_a_model_once_and_sees_its_new_weights(
   )
   eval_fn(other)
   assert made == [model, other]
+
+
+def test_predict_fn_cache_traces_each_model_once_across_calls(dev, monkeypatch):
+  dataset, records, _, vocab = dev
+  made = []
+  make_predict_fn = inference.make_predict_fn
+
+  def counting_make(model, *args, **kwargs):
+    made.append(model)
+    return make_predict_fn(model, *args, **kwargs)
+
+  monkeypatch.setattr(inference, "make_predict_fn", counting_make)
+  first = build_reader(CONFIG.model, vocab.num_words, vocab.num_chars)
+  second = build_reader(CONFIG.model, vocab.num_words, vocab.num_chars)
+  cache = inference.PredictFnCache()
+  max_len = CONFIG.model.max_answer_len
+
+  single, _ = inference.predict([first], dataset, records, max_len, cache)
+  ensemble, _ = inference.predict(
+    [first, second], dataset, records, max_len, cache
+  )
+  seconds = inference.time_forward(
+    {"single": [first], "ensemble": [first, second]},
+    list(dataset),
+    repeats=1,
+    cache=cache,
+  )
+  assert made == [first, second]
+  assert len(cache) == 2 and cache(first) is cache(first)
+  assert set(seconds) == {"single", "ensemble"}
+  # Cached functions answer exactly as fresh ones.
+  fresh, _ = inference.predict([first, second], dataset, records, max_len)
+  assert made == [first, second, first, second]
+  assert ensemble == fresh
+  assert set(single) == set(records)
