@@ -22,13 +22,11 @@ config as `config.json`, and every artifact under `artifacts/` (a
 from __future__ import annotations
 
 import json
-import logging
 import os
 import shutil
 import time
 
 from absl import app, flags
-from absl import logging as absl_logging
 
 from pipelines import cli
 
@@ -60,9 +58,7 @@ def _log(line: str) -> None:
 
 def run(argv_extra: list[str]) -> int:
   """Works out paths and configs, runs every variant, writes the tables."""
-  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-  logging.getLogger().setLevel(logging.WARNING)
-  absl_logging.set_verbosity(absl_logging.WARNING)
+  cli.quiet_logging()
   # Flags and files are checked before TensorFlow and Beam are imported.
   from a2d_tf import ablations
   from a2d_tf import config as config_lib
@@ -74,10 +70,7 @@ def run(argv_extra: list[str]) -> int:
   from a2d_tf import kit
   from pipelines import pipeline
 
-  output_dir = os.path.abspath(cli.OUTPUT_DIR.value)
-  os.makedirs(output_dir, exist_ok=True)
-  with open(os.path.join(output_dir, "config.json"), "w") as f:
-    f.write(config.to_json() + "\n")
+  output_dir = cli.prepare_output_dir(config)
   _log(
     f"output: {output_dir} (preset {cli.PRESET.value}, dataset "
     f"{cli.DATASET.value}, K={config.teacher.num_teachers}, variants "

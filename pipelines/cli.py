@@ -12,10 +12,13 @@ the heavy imports, so a mistyped path fails in a second.
 from __future__ import annotations
 
 import dataclasses
+import logging
+import os
 import sys
 from collections.abc import Callable
 
 from absl import flags
+from absl import logging as absl_logging
 
 OUTPUT_DIR = flags.DEFINE_string(
   "output_dir",
@@ -146,6 +149,22 @@ def pipeline_kwargs(inputs: RunInputs) -> dict:
     beam_pipeline_args=list(BEAM_ARG.value),
     timing_repeats=TIMING_REPEATS.value,
   )
+
+
+def quiet_logging() -> None:
+  """Keeps TF, Beam and absl to warnings: progress lines stay readable."""
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  logging.getLogger().setLevel(logging.WARNING)
+  absl_logging.set_verbosity(absl_logging.WARNING)
+
+
+def prepare_output_dir(config) -> str:
+  """Creates `--output_dir` and writes the resolved `config.json` there."""
+  output_dir = os.path.abspath(OUTPUT_DIR.value)
+  os.makedirs(output_dir, exist_ok=True)
+  with open(os.path.join(output_dir, "config.json"), "w") as f:
+    f.write(config.to_json() + "\n")
+  return output_dir
 
 
 def main(run: Callable[[list[str]], int], argv: list[str]) -> int:

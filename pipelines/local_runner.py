@@ -14,13 +14,11 @@ The resolved config goes to `<output_dir>/config.json`, TensorBoard logs to
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import time
 
 from absl import app
-from absl import logging as absl_logging
 
 from pipelines import cli
 
@@ -31,9 +29,7 @@ def _log(line: str) -> None:
 
 def run(argv_extra: list[str]) -> int:
   """Works out paths and config, builds the pipeline and runs it."""
-  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-  logging.getLogger().setLevel(logging.WARNING)
-  absl_logging.set_verbosity(absl_logging.WARNING)
+  cli.quiet_logging()
   # Flags and files are checked before TensorFlow and Beam are imported.
   inputs = cli.resolve(argv_extra)
   config = inputs.config
@@ -41,10 +37,7 @@ def run(argv_extra: list[str]) -> int:
   from a2d_tf import kit
   from pipelines import pipeline
 
-  output_dir = os.path.abspath(cli.OUTPUT_DIR.value)
-  os.makedirs(output_dir, exist_ok=True)
-  with open(os.path.join(output_dir, "config.json"), "w") as f:
-    f.write(config.to_json() + "\n")
+  output_dir = cli.prepare_output_dir(config)
   _log(
     f"output: {output_dir} (preset {cli.PRESET.value}, dataset "
     f"{cli.DATASET.value}, K={config.teacher.num_teachers})"
