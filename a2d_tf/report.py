@@ -92,6 +92,19 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     ]
   timing = report["inference"]
   params = report["parameters"]
+  if "speedup" not in timing:
+    lines += [
+      "",
+      "| | parameters (trainable) |",
+      "|---|---|",
+      f"| single teacher | {params['teacher']:,} |",
+      f"| ensemble (K={timing['k']}) | {params['teacher']:,} x {timing['k']} |",
+      f"| student | {params['student']:,} |",
+      "",
+      "Inference not timed (timing_repeats=0).",
+      "",
+    ]
+    return "\n".join(lines)
   lines += [
     "",
     "| | parameters (trainable) | inference time (s) |",

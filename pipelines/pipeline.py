@@ -63,7 +63,8 @@ def create_pipeline(
     tensorboard_root: TensorBoard log root; one run per teacher and one for
       the student beneath it ("" keeps logs inside the artifacts).
     beam_pipeline_args: Beam runner and options for the knowledge step.
-    timing_repeats: Passes over dev when timing ensemble vs student.
+    timing_repeats: Passes over dev when timing ensemble vs student (0
+      skips the timing).
     with_export: Include the serving export step.
     with_analysis: Include the analyze step (F1 by question type of teacher
       vs student, and the attention case study, on dev).
