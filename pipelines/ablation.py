@@ -30,6 +30,9 @@ from absl import app, flags
 
 from pipelines import cli
 
+# The shared flags show in `--help` as this CLI's own.
+flags.adopt_module_key_flags(cli)
+
 _VARIANTS = flags.DEFINE_list(
   "variants",
   [],

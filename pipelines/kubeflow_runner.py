@@ -39,6 +39,9 @@ from kfp import dsl
 from a2d_tf import kit
 from pipelines import cli
 
+# The shared flags show in `--help` as this CLI's own.
+flags.adopt_module_key_flags(cli)
+
 # KFP's executor imports this module with _KFP_RUNTIME=true, where only the
 # runtime half of kfp.dsl exists: the compiler and component factory are
 # imported inside the compile-time functions below.

@@ -18,9 +18,12 @@ import os
 import shutil
 import time
 
-from absl import app
+from absl import app, flags
 
 from pipelines import cli
+
+# The shared flags show in `--help` as this CLI's own.
+flags.adopt_module_key_flags(cli)
 
 
 def _log(line: str) -> None:

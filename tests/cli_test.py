@@ -103,3 +103,18 @@ def test_other_clis_end_bad_flags_with_one_line(module, args, message):
   lines = [x for x in result.stderr.splitlines() if x.strip()]
   assert lines and lines[-1].startswith("a2d: error:"), result.stderr
   assert message in lines[-1]
+
+
+@pytest.mark.parametrize(
+  "module, own_flag",
+  [
+    ("pipelines.local_runner", "--timing_repeats"),
+    ("pipelines.ablation", "--variants"),
+    ("pipelines.kubeflow_runner", "--image"),
+  ],
+)
+def test_help_lists_shared_and_own_flags(module, own_flag):
+  result = _cli(module, "--help")  # absl prints the help and exits 1
+  assert "Try --helpfull" in result.stdout, result.stderr
+  for flag in ("--dataset", "--max_train_examples", "--override", own_flag):
+    assert flag in result.stdout, (module, flag)
