@@ -61,9 +61,4 @@ def train_student(
     dev_eval_fn=eval_fn,
     tensorboard_dir=tensorboard_dir or None,
   )
-  scores = eval_fn(reader)
-  model.counts.update(
-    seed=seed,
-    dev_exact_match=round(scores["exact_match"], 2),
-    dev_f1=round(scores["f1"], 2),
-  )
+  artifacts.finish_model(model, seed, eval_fn, reader)

@@ -1,7 +1,5 @@
 """train_teacher: one member of the teacher ensemble (plain CE training)."""
 
-import os
-
 from a2d_tf import artifacts, kit, training
 from a2d_tf.config import ExperimentConfig
 from a2d_tf.data import dataset as dataset_lib
@@ -54,13 +52,4 @@ def train_teacher(
     tensorboard_dir=tensorboard_dir or None,
     name=f"teacher_{seed}",
   )
-  scores = eval_fn(reader)
-  model.counts.update(
-    seed=seed,
-    dev_exact_match=round(scores["exact_match"], 2),
-    dev_f1=round(scores["f1"], 2),
-  )
-  for leftover in ("best.keras",):
-    path = model.path(leftover)
-    if os.path.exists(path):
-      os.remove(path)
+  artifacts.finish_model(model, seed, eval_fn, reader)
