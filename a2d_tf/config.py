@@ -93,6 +93,9 @@ class TrainConfig:
     mixed_precision: "", "mixed_bfloat16" or "mixed_float16".
     jit_compile: Compile the train step with XLA.
     steps_per_execution: Keras steps per compiled call.
+    run_eagerly: Run train steps eagerly, without tracing them: for
+      debugging, and for tiny runs (tests) where tracing the step costs
+      more than running it. Much slower on real data.
   """
 
   batch_size: int = 32
@@ -104,6 +107,7 @@ class TrainConfig:
   mixed_precision: str = ""
   jit_compile: bool = False
   steps_per_execution: int = 1
+  run_eagerly: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

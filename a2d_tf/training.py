@@ -210,6 +210,34 @@ class DevEvaluation(keras.callbacks.Callback):
       self._writer = None
 
 
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+  """`BackupAndRestore` whose files are replaced whole, never half-written.
+
+  Keras writes `latest.weights.h5` in place, so a run killed during that
+  write (seconds for a large model) leaves a file that cannot be opened
+  and the next run fails instead of resuming. Here the weights and the
+  epoch record are written to temporary names and renamed over the old
+  ones, weights first: a kill at any moment leaves the previous complete
+  backup (or none), and the re-run resumes from it.
+
+  Uses the Keras 3.15 attribute names of the paths and counters.
+  """
+
+  def _save_model(self):
+    tf.io.gfile.makedirs(self.backup_dir)
+    partial = os.path.join(self.backup_dir, "partial.weights.h5")
+    self.model.save_weights(filepath=partial, overwrite=True)
+    tf.io.gfile.rename(partial, self._weights_path, overwrite=True)
+    record = self._training_metadata_path + ".partial"
+    with tf.io.gfile.GFile(record, "w") as f:
+      f.write(
+        json.dumps(
+          {"epoch": self._current_epoch, "batch": self._last_batch_seen}
+        )
+      )
+    tf.io.gfile.rename(record, self._training_metadata_path, overwrite=True)
+
+
 def _dtype_policy(mixed_precision: str) -> str | None:
   if mixed_precision in ("", None):
     return None
@@ -288,9 +316,7 @@ def _fit(
 ) -> None:
   """`model.fit` with resume, dev evaluation, best checkpoint, TensorBoard."""
   tensorboard_dir = tensorboard_dir or os.path.join(out_dir, TENSORBOARD_DIR)
-  all_callbacks = [
-    keras.callbacks.BackupAndRestore(os.path.join(out_dir, BACKUP_DIR))
-  ]
+  all_callbacks = [AtomicBackupAndRestore(os.path.join(out_dir, BACKUP_DIR))]
   monitor = None
   if dev_eval_fn is not None:
     all_callbacks.append(DevEvaluation(dev_eval_fn, tensorboard_dir))
@@ -343,7 +369,7 @@ def train_reader(
   tensorboard_dir: str | None = None,
   callbacks: Sequence[keras.callbacks.Callback] = (),
   name: str = "rmr_reader",
-  run_eagerly: bool = False,
+  run_eagerly: bool | None = None,
   deterministic: bool | None = None,
 ) -> RMRReader:
   """Trains one RMR reader with span CE and saves it as `.keras`.
@@ -371,7 +397,8 @@ def train_reader(
     callbacks: Extra Keras callbacks, run after the built-in ones.
     name: Model name.
     run_eagerly: Run train steps eagerly (debugging, and tests of tiny
-      models, where tracing the step costs far more than running it).
+      models, where tracing the step costs far more than running it);
+      default `train.run_eagerly`.
     deterministic: Enable TF op determinism; default `not
       train.jit_compile` (see the module docstring).
 
@@ -381,6 +408,7 @@ def train_reader(
   train = config.train
   seed = train.seed if seed is None else seed
   epochs = train.epochs if epochs is None else epochs
+  run_eagerly = train.run_eagerly if run_eagerly is None else run_eagerly
 
   def build(policy, use_cudnn):
     model = build_reader(
@@ -424,7 +452,7 @@ def train_student(
   epochs: int | None = None,
   tensorboard_dir: str | None = None,
   callbacks: Sequence[keras.callbacks.Callback] = (),
-  run_eagerly: bool = False,
+  run_eagerly: bool | None = None,
   deterministic: bool | None = None,
 ) -> RMRReader:
   """Trains the A2D student on materialized knowledge; saves its reader.
@@ -450,7 +478,7 @@ def train_student(
       `config.train.epochs`.
     tensorboard_dir: TensorBoard directory; default `out_dir/tensorboard`.
     callbacks: Extra Keras callbacks.
-    run_eagerly: Run train steps eagerly.
+    run_eagerly: Run train steps eagerly; default `train.run_eagerly`.
     deterministic: Enable TF op determinism (default as `train_reader`).
 
   Returns:
@@ -461,6 +489,7 @@ def train_student(
   train = config.train
   seed = train.seed if seed is None else seed
   epochs = train.epochs if epochs is None else epochs
+  run_eagerly = train.run_eagerly if run_eagerly is None else run_eagerly
   if config.distill.stagewise:
     epochs += config.distill.warmup_epochs
 

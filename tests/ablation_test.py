@@ -176,7 +176,7 @@ def test_cli_rejects_unknown_variant_before_training(tmp_path):
 
 
 @pytest.mark.slow
-def test_cli_tiny_trains_five_students_from_the_same_teachers(tmp_path):
+def test_cli_tiny_trains_students_from_the_same_teachers(tmp_path):
   from a2d_tf import figures
 
   out = tmp_path / "out"
@@ -187,23 +187,25 @@ def test_cli_tiny_trains_five_students_from_the_same_teachers(tmp_path):
     "--override=data.synthetic_train_size=24",
     "--override=data.synthetic_dev_size=6",
     "--override=train.epochs=1",
-    # One batch per epoch and set: one trace per model, a faster test.
+    # One batch per epoch and set, steps not traced: a faster test.
     "--override=train.batch_size=128",
+    "--override=train.run_eagerly=true",
+    # Three of the five variants: the analyses (full), a loss switch and
+    # the stage-wise phases; the plans of all five are checked above.
+    "--variants=full,no_kd,stagewise",
   )
   assert result.returncode == 0, result.stderr[-3000:]
   # Teachers and knowledge are trained once; every variant trains a student.
   assert result.stdout.count("train_teacher_0: start") == 1
   assert result.stdout.count("distill_knowledge_train: start") == 1
-  assert result.stdout.count("train_student: start") == 5
-  assert result.stdout.count("train_teacher_0: cached") == 4
+  assert result.stdout.count("train_student: start") == 3
+  assert result.stdout.count("train_teacher_0: cached") == 2
 
   with open(out / "ablation.json") as f:
     table = json.load(f)
   assert [r["variant"] for r in table["rows"]] == [
     "full",
     "no_kd",
-    "no_att",
-    "no_ans",
     "stagewise",
   ]
   assert table["sets"] == ["dev", "adversarial"]
@@ -212,10 +214,10 @@ def test_cli_tiny_trains_five_students_from_the_same_teachers(tmp_path):
     for scores in row["scores"].values():
       assert 0.0 <= scores["exact_match"] <= scores["f1"] <= 100.0
   assert table["rows"][0]["scores"]["adversarial"]["worst_case"] is True
-  assert len({r["fingerprints"]["student"] for r in table["rows"]}) == 5
+  assert len({r["fingerprints"]["student"] for r in table["rows"]}) == 3
   assert len({str(r["fingerprints"]["teachers"]) for r in table["rows"]}) == 1
   markdown = (out / "ablation.md").read_text()
-  assert markdown.count("\n| ") >= 1 + 5 + 1 + 2
+  assert markdown.count("\n| ") >= 1 + 3 + 1 + 2
   assert "| stage-wise |" in markdown
 
   with open(out / "question_types.json") as f:

@@ -102,6 +102,8 @@ def _tiny_pipeline(num_teachers: int) -> kit.Pipeline:
       "train.epochs=1",
       "data.synthetic_train_size=20",
       "data.synthetic_dev_size=6",
+      "train.batch_size=128",
+      "train.run_eagerly=true",
     ],
   )
   return pipeline.create_pipeline(
@@ -306,6 +308,9 @@ def test_cli_compiles_then_local_run_writes_report(tmp_path, monkeypatch):
       "--override=train.epochs=1",
       "--override=data.synthetic_train_size=20",
       "--override=data.synthetic_dev_size=6",
+      # One batch per epoch and set, steps not traced: a faster test.
+      "--override=train.batch_size=128",
+      "--override=train.run_eagerly=true",
       "--timing_repeats=1",
     ],
     cwd=ROOT,

@@ -215,3 +215,47 @@ def test_progress_verbosity_bars_only_at_a_terminal():
   assert training.progress_verbosity(_Stream(True)) == 1
   assert training.progress_verbosity(_Stream(False)) == 2
   assert training.progress_verbosity(object()) == 2  # no isatty at all
+
+
+def test_train_run_eagerly_comes_from_the_config(tmp_path):
+  eager = training.train_reader(
+    _config(run_eagerly=True),
+    WORDS,
+    CHARS,
+    _random_dataset(),
+    None,
+    str(tmp_path / "eager"),
+    epochs=1,
+  )
+  assert eager.run_eagerly
+  # An explicit argument wins over the config.
+  compiled = _train(
+    tmp_path / "compiled", _config(run_eagerly=True), run_eagerly=False
+  )
+  assert not compiled.run_eagerly
+
+
+def test_kill_while_writing_the_backup_resumes_from_the_previous_one(
+  tmp_path, monkeypatch
+):
+  save_weights = keras.Model.save_weights
+  calls = []
+
+  def killed_on_second_write(self, filepath, *args, **kwargs):
+    calls.append(filepath)
+    if len(calls) == 2:
+      # The process dies half-way through writing the second backup.
+      with open(filepath, "wb") as f:
+        f.write(b"\x89HDF\r\n\x1a\n truncated")
+      raise RuntimeError("killed while writing")
+    return save_weights(self, filepath, *args, **kwargs)
+
+  monkeypatch.setattr(keras.Model, "save_weights", killed_on_second_write)
+  with pytest.raises(RuntimeError, match="killed while writing"):
+    _train(tmp_path, epochs=3)
+  monkeypatch.setattr(keras.Model, "save_weights", save_weights)
+  recorder = _EpochRecorder()
+  model = _train(tmp_path, epochs=3, callbacks=[recorder])
+  # The first epoch's backup is intact: epochs 2 and 3 run again.
+  assert recorder.epochs == [1, 2]
+  assert int(model.optimizer.iterations) == 3 * 2
