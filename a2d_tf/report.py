@@ -92,30 +92,23 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     ]
   timing = report["inference"]
   params = report["parameters"]
-  if "speedup" not in timing:
-    lines += [
-      "",
-      "| | parameters (trainable) |",
-      "|---|---|",
-      f"| single teacher | {params['teacher']:,} |",
-      f"| ensemble (K={timing['k']}) | {params['teacher']:,} x {timing['k']} |",
-      f"| student | {params['student']:,} |",
-      "",
-      "Inference not timed (timing_repeats=0).",
-      "",
-    ]
-    return "\n".join(lines)
-  lines += [
-    "",
-    "| | parameters (trainable) | inference time (s) |",
-    "|---|---|---|",
-    f"| single teacher | {params['teacher']:,} | {timing['single_s']:.3f} |",
-    f"| ensemble (K={timing['k']}) | {params['teacher']:,} x {timing['k']} | "
-    f"{timing['ensemble_s']:.3f} |",
-    f"| student | {params['student']:,} | {timing['student_s']:.3f} |",
-    "",
-    f"Student speedup over the ensemble: **{timing['speedup']:.2f}x** "
-    f"({timing['examples']} examples, {timing['repeats']} passes).",
-    "",
+  k = timing["k"]
+  rows = [
+    ("single teacher", f"{params['teacher']:,}", "single_s"),
+    (f"ensemble (K={k})", f"{params['teacher']:,} x {k}", "ensemble_s"),
+    ("student", f"{params['student']:,}", "student_s"),
   ]
+  if "speedup" in timing:
+    lines += ["", "| | parameters (trainable) | inference time (s) |"]
+    lines.append("|---|---|---|")
+    lines += [f"| {a} | {b} | {timing[c]:.3f} |" for a, b, c in rows]
+    footer = (
+      f"Student speedup over the ensemble: **{timing['speedup']:.2f}x** "
+      f"({timing['examples']} examples, {timing['repeats']} passes)."
+    )
+  else:
+    lines += ["", "| | parameters (trainable) |", "|---|---|"]
+    lines += [f"| {a} | {b} |" for a, b, _ in rows]
+    footer = "Inference not timed (timing_repeats=0)."
+  lines += ["", footer, ""]
   return "\n".join(lines)
