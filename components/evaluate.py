@@ -65,21 +65,17 @@ def evaluate(
       with open(path, "w", encoding="utf-8") as f:
         json.dump(answers, f, indent=1, ensure_ascii=False)
     evaluation.counts[f"{name}_student_f1"] = round(scores["student"]["f1"], 2)
-  timing_batches = list(
-    artifacts.eval_dataset(features, "dev", cfg, with_metadata=False)
-  )
-  timing = {
-    "k": len(teacher_models),
-    "examples": int(
-      sum(int(b["passage_len"].shape[0]) for b in timing_batches)
-    ),
-    "repeats": timing_repeats,
-  }
+  timing = {"k": len(teacher_models), "repeats": timing_repeats}
   if timing_repeats > 0:
+    # Read into memory only when timed: no file reads inside the passes.
+    timing_batches = list(
+      artifacts.eval_dataset(features, "dev", cfg, with_metadata=False)
+    )
     seconds = inference.time_forward(
       systems, timing_batches, timing_repeats, cache
     )
     timing.update(
+      examples=sum(int(b["passage_len"].shape[0]) for b in timing_batches),
       single_s=seconds["single"],
       ensemble_s=seconds["ensemble"],
       student_s=seconds["student"],

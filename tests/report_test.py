@@ -65,7 +65,7 @@ def test_render_markdown_with_timing_shows_speedup():
 
 
 def test_render_markdown_without_timing_says_so():
-  text = report.render_markdown(_report({"k": 2, "examples": 10, "repeats": 0}))
+  text = report.render_markdown(_report({"k": 2, "repeats": 0}))
   assert "| ensemble (K=2) | 1,234 x 2 |" in text
   assert "Inference not timed (timing_repeats=0)." in text
   assert "speedup" not in text
