@@ -82,6 +82,8 @@ def run(argv_extra: list[str]) -> int:
   began = time.monotonic()
   runner = kit.LocalDagRunner(os.path.join(output_dir, "artifacts"), log=_log)
   reports, fingerprints, analyzed = {}, {}, None
+  # Digests the data files once for all variants.
+  shared = cli.pipeline_kwargs(inputs)
   for variant in variants:
     _log(f"variant {variant.name} ({variant.label})")
     full = variant.name == "full"
@@ -95,7 +97,7 @@ def run(argv_extra: list[str]) -> int:
       with_analysis=full,
       case_id=_CASE_ID.value,
       **{
-        **cli.pipeline_kwargs(inputs),
+        **shared,
         # Every student has the same architecture: the full variant's
         # evaluation times it; the others only score theirs.
         "timing_repeats": cli.TIMING_REPEATS.value if full else 0,
