@@ -444,3 +444,45 @@ def test_summary_is_json_able(result):
   summary = json.loads(json.dumps(result.stats.summary()))
   assert summary["num_variants"] == result.stats.num_variants
   assert summary["skipped"][addsent.NO_SUBSTITUTION] >= len(_UNMUTABLE)
+
+
+@pytest.mark.parametrize(
+  "question",
+  [
+    "?",
+    "Name the river.",
+    "what's the capital of Poland",
+    "Who?",
+    "How many?",
+    "In 1867, where, when and why did who go what?",
+    "Was Curie born in 1867 or in 1868?",
+    "Warum wurde Marie Curie 1867 in Warschau geboren?",
+    "What did Marie Curie's lab 's result do to the ... ?",
+  ],
+)
+def test_odd_questions_get_a_variant_or_a_counted_skip(records, question):
+  context = "Marie Curie was born in Warsaw in 1867. She had a lab."
+  record = Record(
+    "odd", "Curie", context, question, (Answer("1867", context.index("1867")),)
+  )
+  result = addsent.generate_adversarial([*records, record], 0, _SEED)
+  stats = result.stats
+  assert stats.num_sampled == stats.num_variants + sum(stats.skipped.values())
+  made = [d for d in result.distractors if d.original_id == "odd"]
+  skipped = [r for r, ids in stats.skipped_ids.items() if "odd" in ids]
+  assert len(made) + len(skipped) == 1
+  for d in made:
+    assert d.sentence.endswith((".", "?", "!"))
+    assert squad.f1_score(d.fake_answer, "1867") == 0
+    assert not _normalized_run_in("1867", d.sentence)
+
+
+def test_answer_that_normalizes_to_nothing_does_not_break(records):
+  context = "The Curie lab opened in 1932 in Warsaw."
+  record = Record(
+    "empty-gold", "Curie", context, "What opened in 1932?", (Answer("The", 0),)
+  )
+  result = addsent.generate_adversarial([*records, record], 0, _SEED)
+  made = [d for d in result.distractors if d.original_id == "empty-gold"]
+  assert len(made) == 1
+  assert made[0].fake_answer in made[0].sentence

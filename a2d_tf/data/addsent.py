@@ -417,7 +417,8 @@ _VERB_CUES = frozenset(
 _VERB_TAKERS = frozenset("have get make let help be do go come".split())
 # Words that open a subordinate clause.
 _SUBORDINATORS = frozenset(
-  "when while if because although though since until whereas unless".split()
+  "when while whilst if because although though since until whereas "
+  "unless".split()
 )
 
 _BE = frozenset("is are was were am isn't aren't wasn't weren't".split())
@@ -467,7 +468,8 @@ _ADJECTIVES = frozenset(
 )
 _ADJECTIVE_SUFFIXES = ("ous", "ful", "able", "ible", "less", "ical")
 # Words a name span may hold between two capitalized words.
-_NAME_LINKS = frozenset("of de du da von van and & for".split())
+# ("and" is left out: "Newton and Manning" are two names.)
+_NAME_LINKS = frozenset("of de du da von van & for".split())
 # Capitalized words that are not names wherever they stand.
 _NOT_NAMES = _WH | frozenset(
   "I The A An In On At Of For To From By With As And Or But If".split()
@@ -907,7 +909,9 @@ class _Lexicon:
         continue
       answer_type, key = _answer_type(record.question, text)
       answers[key].setdefault(text, record.title)
-      if key != answer_type:
+      if key != answer_type and answer_type != NUMBER:
+        # Phrases of any wh-form are the last resort of every phrase key;
+        # money and percentages stay apart from counts.
         answers[answer_type].setdefault(text, record.title)
       if answer_type == PHRASE:
         answers[key, self.phrase_shape(text)].setdefault(text, record.title)
@@ -926,7 +930,8 @@ class _Lexicon:
   def phrase_shape(self, text: str) -> str:
     """A rough phrase type from the first word: `to` + verb, a gerund, a
     verb phrase, a prepositional phrase or a noun phrase."""
-    first = text.split()[0].lower()
+    words = text.split()
+    first = words[0].lower() if words else ""
     if first == "to":
       return "to"
     if first.endswith("ing") and len(first) > 4:
@@ -951,6 +956,8 @@ class _Lexicon:
 
   def is_base_verb(self, word: str) -> bool:
     """Whether the passages use `word` as a verb more than as a noun."""
+    if not word.isalpha():
+      return False
     if word in _IRREGULAR or word in _AUX:
       return True
     if word in _ADVERBS or word in _PREPOSITIONS or word in _DETERMINERS:
@@ -962,6 +969,8 @@ class _Lexicon:
 
   def is_verb_form(self, word: str) -> bool:
     """Whether `word` is a past tense, participle or 3rd-person verb form."""
+    if not word.isalpha():
+      return False
     if word in _PARTICIPLES or word in _AUX:
       return True
     if _is_participle(word):
@@ -1040,11 +1049,15 @@ def _is_progressive(
     _is_modifier(before) and not _is_adverb(before)
   ):
     return False
+  nxt = _lower(tokens, j + 1)
   if j and _is_capitalized(tokens[j - 1][0]):
-    return all(_is_capitalized(w) for w, _ in tokens[:j])
+    # "Kenya doing", "leaders in Europe feeling about"; not "the MA
+    # ranking that".
+    return all(_is_capitalized(w) for w, _ in tokens[:j]) or (
+      nxt in _PREPOSITIONS or nxt in _NOUN_CUES or nxt == "to"
+    )
   if before in _PRONOUNS or _is_adverb(before):
     return True
-  nxt = _lower(tokens, j + 1)
   return not nxt or nxt == "to" or nxt in _DETERMINERS or nxt in _PREPOSITIONS
 
 
@@ -1403,11 +1416,24 @@ def _starts_np(tokens: Sequence[_Token], i: int, proper: set[int]) -> bool:
     or _is_number(word)
   ):
     return True
+  nxt = _lower(tokens, i + 1)
+  if _is_participle(lower):
+    # "detached homes" is a noun phrase, "developed by" is not.
+    return (
+      bool(nxt)
+      and nxt.isalpha()
+      and not (
+        nxt in _PREPOSITIONS
+        or nxt in _DETERMINERS
+        or nxt in _AUX
+        or nxt in ("to", "not")
+        or _is_adverb(nxt)
+      )
+    )
   if (
     lower in _AUX
     or lower in _PREPOSITIONS
     or _is_adverb(lower)
-    or _is_participle(lower)
     or lower in ("be", "have", "being", "been", "not", "to", ",")
     or not word[:1].isalnum()
   ):
@@ -1472,7 +1498,9 @@ def _find_participle(
   for j in range(start + 1, n):
     word = tokens[j][0]
     lower = word.lower()
-    if lower in _SUBORDINATORS or word == ",":
+    if lower in _SUBORDINATORS or word == "," or lower in _RELATIVIZERS:
+      # The participles of a relative or subordinate clause are not the
+      # main verb's ("their plan that was launched").
       return None
     if _is_capitalized(word):
       continue
@@ -1512,8 +1540,12 @@ def _find_verb(
       need_head, only_names = True, False
     elif j == start and (
       lower in _PRONOUNS
-      or (lower == "one" and lexicon.is_base_verb(_lower(tokens, j + 1)))
+      or (
+        lower in ("one", "this", "that", "these", "those")
+        and lexicon.is_base_verb(_lower(tokens, j + 1))
+      )
     ):
+      # "would this have", "would one want"
       need_head = False
     elif lower in _NP_LINKS:
       # "CBS and Fox" is still a bare name.
@@ -1528,7 +1560,8 @@ def _find_verb(
       need_head, only_names = True, False
     elif not word[:1].isalnum():
       pass
-    elif _is_adverb(lower) and not need_head:
+    elif (_is_adverb(lower) or lower in _ORDINALS) and not need_head:
+      # "did X first establish"
       pass
     elif need_head:
       need_head = _is_modifier(lower)
@@ -1538,6 +1571,11 @@ def _find_verb(
       need_head = False
     else:
       if only_names and j > start:
+        return j, True
+      if _lower(tokens, j + 1) == "to" and lexicon.is_base_verb(
+        _lower(tokens, j + 2)
+      ):
+        # "need to lead", "want to buy"
         return j, True
       if lexicon.is_base_verb(lower):
         # A verb followed by another verb-like word is a noun ("the
@@ -1683,6 +1721,10 @@ def _object_trace(tokens: Sequence[_Token], participle: int) -> bool:
   return (
     not after
     or after[-1] in _PREPOSITIONS
+    # "renamed to after the attack": a stranded preposition before another
+    or (
+      len(after) > 1 and after[0] in _PREPOSITIONS and after[1] in _PREPOSITIONS
+    )
     or "as" in after[:2]
     or (len(after) >= 2 and after[-2] == "to")
     or tokens[participle][0].lower().endswith("ing")
@@ -1880,9 +1922,13 @@ def _wh_np_end(
         or _is_adverb(nxt)
         or (j + 1 < n and not tokens[j + 1][0].islower())
       )
+      # "What took place", "What caused X", "What gets done"
       unambiguous = (
-        lower in _PAST_FORMS and lower not in _IRREGULAR
-      ) or _is_participle(lower)
+        (lower in _PAST_FORMS and lower not in _IRREGULAR)
+        or _is_participle(lower)
+        or lower[:-1] in _IRREGULAR
+        or lower[:-2] in _IRREGULAR
+      )
       if (lexicon.is_verb_form(lower) and (opens or unambiguous)) or (
         lower.endswith("s")
         and not _is_adjective(lower)
@@ -1909,7 +1955,8 @@ def _wh_np_end(
       ):
         k += 1
       return k if k < n and _lower(tokens, k) in _AUX else j
-    elif seen_head and _is_adverb(lower):
+    elif seen_head and (_is_adverb(lower) or lower in _ORDINALS):
+      # "What researcher first used X?"
       return j
     else:
       seen_head = True
@@ -1970,7 +2017,11 @@ def _split(
   if not found:
     return None
   index = found[0]
-  if len(found) > 1:
+  opens = index == 0 and (
+    _lower(tokens, 1) in _AUX
+    or tokens[0][0].lower() in ("what", "which", "who", "whom", "whose", "how")
+  )
+  if len(found) > 1 and not opens:
     # "When X, it releases what?", "X classifies Y who follow Z as what?":
     # a wh-word that ends the question, or the first after the last comma
     # before it, is the question's; the others open clauses.
@@ -2022,6 +2073,13 @@ def _split(
     or _lower(prefix, 0) in _FRONTING
     or _lower(prefix, 0) in _PREPOSITIONS
     or all(_is_adverb(w.lower()) for w, _ in prefix)
+    # "Inspired by X what ..." (but "Starting in what year" is one phrase)
+    or (
+      not preposition
+      and (
+        _is_participle(_lower(prefix, 0)) or _lower(prefix, 0).endswith("ing")
+      )
+    )
   )
   inverted = _is_inverted(
     rest, rest_proper, lexicon, bool(noun), modifier in ("many", "much")
@@ -2059,6 +2117,9 @@ def _is_inverted(
   if aux not in _AUX or not _starts_np(rest, 1, proper):
     return False
   second = rest[1][0]
+  if (aux in _BE or aux in _HAVE) and _is_participle(second):
+    # "Who was named president of X?"
+    return False
   if (
     (aux in _MODALS or aux in _DO or aux in _NOT_DO)
     and 1 not in proper
@@ -2299,7 +2360,6 @@ def _declarative(
 
 def _sentence(tokens: Sequence[_Token]) -> str:
   text = _join(tokens).strip()
-  text = re.sub(r"\s+([,.;:!?])", r"\1", text)
   if not text:
     return text
   text = text[0].upper() + text[1:]
@@ -2322,7 +2382,8 @@ class Distractor:
     mutated_question: The question after step 1.
     substitutions: `(old, new)` pairs of step 1, in the question's order.
     answer_type: The gold answer's type (one of `ANSWER_TYPES`).
-    fake_answer: The fake answer of step 2 (in `sentence`).
+    fake_answer: The fake answer of step 2 as `sentence` has it
+      (capitalized when it starts the sentence).
     sentence: The appended sentence.
     template: The name of the wh-form template that built `sentence`.
   """
@@ -2467,7 +2528,7 @@ def _variant(
     mutated_question=mutated,
     substitutions=tuple(mutation.substitutions),
     answer_type=answer_type,
-    fake_answer=fake,
+    fake_answer=fake if fake in sentence else fake[:1].upper() + fake[1:],
     sentence=sentence,
     template=template,
   )
