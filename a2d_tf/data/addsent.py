@@ -201,6 +201,58 @@ _ANTONYM_PAIRS = (
   ("possible", "impossible"),
   ("successful", "unsuccessful"),
   ("visible", "invisible"),
+  ("often", "rarely"),
+  ("usually", "rarely"),
+  ("always", "never"),
+  ("sometimes", "never"),
+  ("main", "secondary"),
+  ("different", "similar"),
+  ("growth", "decline"),
+  ("inequality", "equality"),
+  ("problem", "solution"),
+  ("problems", "solutions"),
+  ("success", "failure"),
+  ("advantage", "disadvantage"),
+  ("advantages", "disadvantages"),
+  ("adults", "children"),
+  ("adult", "child"),
+  ("past", "future"),
+  ("input", "output"),
+  ("true", "false"),
+  ("correct", "incorrect"),
+  ("necessary", "unnecessary"),
+  ("important", "unimportant"),
+  ("effective", "ineffective"),
+  ("efficient", "inefficient"),
+  ("stable", "unstable"),
+  ("useful", "useless"),
+  ("popular", "unpopular"),
+  ("independent", "dependent"),
+  ("active", "inactive"),
+  ("equal", "unequal"),
+  ("secular", "religious"),
+  ("physical", "mental"),
+  ("solid", "liquid"),
+  ("plants", "animals"),
+  ("inside", "outside"),
+  ("wealth", "poverty"),
+  ("employers", "employees"),
+  ("employer", "employee"),
+  ("buyers", "sellers"),
+  ("professional", "amateur"),
+  ("parents", "children"),
+  ("thin", "thick"),
+  ("wide", "narrow"),
+  ("deep", "shallow"),
+  ("cheaper", "costlier"),
+  ("safe", "dangerous"),
+  ("healthy", "unhealthy"),
+  ("friendly", "hostile"),
+  ("formal", "informal"),
+  ("simpler", "harder"),
+  ("majority", "minority"),
+  ("strength", "weakness"),
+  ("strengths", "weaknesses"),
   ("above", "below"),
 )
 
@@ -804,6 +856,28 @@ def _is_name(answer: str) -> bool:
   )
 
 
+_TIME_CUES = frozenset(
+  "after before during until since when while ago age era period century "
+  "centuries decade decades year years month months week weeks day days "
+  "morning evening night spring summer autumn winter early late mid "
+  "beginning end time times reign dynasty war".split()
+)
+
+
+def _is_time_phrase(answer: str) -> bool:
+  """Whether a phrase says a time ("after the war", "the 12th century")."""
+  words = _WORD_RE.findall(answer)
+  return any(
+    w.isdigit()
+    or w in _MONTHS
+    or w in _DAYS
+    or w.lower() in _TIME_CUES
+    or w.lower() in _ORDINALS
+    or re.fullmatch(r"\d+(st|nd|rd|th|s)", w)
+    for w in words
+  )
+
+
 def _number_type(answer: str) -> tuple[str, str]:
   if re.search(r"[$£€]|dollar|pound|euro", answer):
     return NUMBER, "number/money"
@@ -823,7 +897,8 @@ def _answer_type(question: str, answer: str) -> tuple[str, str]:
     return YEAR, YEAR
   time_question = wh == "when" or noun in _TIME_NOUNS
   if time_question:
-    return PHRASE, "when"
+    # Only answers that say a time serve other "when" questions.
+    return PHRASE, "when" if _is_time_phrase(answer) else "what"
   if _is_quantity(answer):
     return _number_type(answer)
   person = wh == "who" or noun in _PERSON_NOUNS
@@ -859,6 +934,7 @@ class _Lexicon:
   def __init__(self, records: Sequence[Record]):
     self.context_words: dict[str, _ContextWords] = {}
     vocab: set[str] = set()
+    lower_forms: set[str] = set()
     noun_evidence: collections.Counter[str] = collections.Counter()
     verb_evidence: collections.Counter[str] = collections.Counter()
     # Shape (all capitals, words) -> names, each with the first article
@@ -876,6 +952,8 @@ class _Lexicon:
       for text, _ in tokens:
         lower = text.lower()
         vocab.add(lower)
+        if text.islower():
+          lower_forms.add(text)
         if prev in _NOUN_CUES:
           noun_evidence[lower] += 1
         elif prev in _VERB_CUES:
@@ -885,6 +963,16 @@ class _Lexicon:
         text = _join(tokens[start:end])
         shape = (text.isupper(), end - start)
         names[shape].setdefault(text, record.title)
+    # Capitalized words that the passages also write in lower case are not
+    # names ("Concerning", "That Jesus Christ").
+    names = {
+      shape: {
+        text: title
+        for text, title in by_text.items()
+        if not _common_first_word(text, lower_forms)
+      }
+      for shape, by_text in names.items()
+    }
     self.vocab = frozenset(vocab)
     self.noun_evidence = noun_evidence
     self.verb_evidence = verb_evidence
@@ -982,6 +1070,23 @@ class _Lexicon:
       evidence = self.verb_evidence[word] - self.noun_evidence[word]
       return evidence >= 0 and self.is_base_verb(word[:-1])
     return False
+
+
+def _common_first_word(name: str, lower_forms: set[str]) -> bool:
+  """Whether a name starts with a word the passages write in lower case
+  (one-word names), or with a function word (longer names)."""
+  words = name.split()
+  first = words[0].lower()
+  if len(words) == 1:
+    return first in lower_forms
+  return (
+    first in _DETERMINERS
+    or first in _PREPOSITIONS
+    or first in _PRONOUNS
+    or first in _SUBORDINATORS
+    or first in _WH
+    or first in _AUX
+  ) and first != "the"
 
 
 def _poolable(text: str) -> bool:
@@ -1570,7 +1675,14 @@ def _find_verb(
       # After do / a modal the verb is a base form: this is a plural noun.
       need_head = False
     else:
-      if only_names and j > start:
+      nxt = _lower(tokens, j + 1)
+      noun_like = lexicon.noun_evidence[lower] > lexicon.verb_evidence[lower]
+      if (
+        only_names
+        and j > start
+        and not (noun_like and lexicon.is_base_verb(nxt))
+      ):
+        # "did Tesla begin", but "did Huguenot nobility settle".
         return j, True
       if _lower(tokens, j + 1) == "to" and lexicon.is_base_verb(
         _lower(tokens, j + 2)
