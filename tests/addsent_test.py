@@ -486,3 +486,14 @@ def test_answer_that_normalizes_to_nothing_does_not_break(records):
   made = [d for d in result.distractors if d.original_id == "empty-gold"]
   assert len(made) == 1
   assert made[0].fake_answer in made[0].sentence
+
+
+def test_question_without_a_fake_answer_of_its_type_is_counted():
+  # One article only: no other article's person to serve as the fake answer.
+  title, context, questions = _ARTICLES[2]
+  qid, question, text = questions[3]  # Who was born in Warsaw in 1867?
+  answer = Answer(text, context.index(text))
+  record = Record(qid, title, context, question, (answer,))
+  result = addsent.generate_adversarial([record], 0, _SEED)
+  assert result.stats.skipped_ids[addsent.NO_FAKE_ANSWER] == (qid,)
+  assert result.records == ()

@@ -14,20 +14,26 @@ their recipe without a parser, NER tagger, word vectors or crowd workers:
    question where nothing can be changed is skipped and counted.
 2. Make a fake answer of the gold answer's type (date, year, number,
    person, place, other name, phrase; decided from the question words and
-   the answer's shape). Dates, years and numbers are made by shifting the
-   gold answer's numbers; the other types are drawn from the answers of
-   other articles' questions of the same type. The fake answer has SQuAD F1
-   0 against every gold answer of the question.
+   the answer's shape). Dates, years and numbers are the gold answer with
+   its numbers shifted and its month, unit or magnitude changed ("17 nm" ->
+   "9 μm"); a nationality, month or weekday becomes another one; otherwise
+   (and when that fails) the fake answer is drawn from the answers of other
+   articles' questions of the same type (phrases also by their first word:
+   a verb, `to` + verb, a gerund, a prepositional or a noun phrase). It has
+   SQuAD F1 0 against every gold answer and shares no content word with
+   the mutated question. A question with no such answer is skipped and
+   counted.
 3. Turn the mutated question and the fake answer into a declarative
    sentence with templates for the common wh-forms (who, what / which + noun,
    when, where, why, how many / much, how + adjective, how, prepositions
    before the wh-word, wh-words at the end), with a fallback
    (`<question>: <fake answer>.`) for the rest.
 
-The sentence is appended at the end of the passage, as AddSent does, so the
-gold answers' offsets stay valid. A variant never contains a gold answer's
-text (normalized as SQuAD does, as a run of words); a question where the
-mutated question still contains it is skipped and counted.
+The sentence is appended at the end of the passage (after one space), as
+AddSent does, so the gold answers' offsets stay valid. A variant never
+contains a gold answer's text (normalized as SQuAD does, as a run of
+words); a question whose mutated form still contains it is skipped and
+counted.
 
 The output is a function of the records, `num_questions` and `seed` only:
 every random choice comes from a `random.Random` seeded with a string, and
@@ -35,8 +41,11 @@ nothing depends on set order or on `hash()`. A question's variant does not
 depend on which other questions were sampled.
 
 This is an approximation of AddSent, not AddSent: the sentences are less
-fluent than the parser-built, crowd-corrected originals, and the true
-Adversarial SQuAD files should be used where they are available.
+fluent than the parser-built, crowd-corrected originals; AddSent tried
+several candidate sentences per question and kept the one the model did
+worst on, while this set has one model-independent sentence per question
+(as AddOneSent has). The true Adversarial SQuAD files should be used where
+they are available.
 """
 
 from __future__ import annotations
@@ -109,151 +118,43 @@ _ORDINALS = (
 # whose flip turns a statement into another one. Words that are often verbs
 # ("defeat", "increase", "supply", "open", "end") are left out: a flipped
 # verb would be inflected as the noun it is not.
-_ANTONYM_PAIRS = (
-  ("large", "small"),
-  ("largest", "smallest"),
-  ("larger", "smaller"),
-  ("big", "little"),
-  ("biggest", "smallest"),
-  ("high", "low"),
-  ("highest", "lowest"),
-  ("higher", "lower"),
-  ("long", "short"),
-  ("longest", "shortest"),
-  ("longer", "shorter"),
-  ("old", "young"),
-  ("oldest", "youngest"),
-  ("new", "old"),
-  ("newest", "oldest"),
-  ("early", "late"),
-  ("earliest", "latest"),
-  ("earlier", "later"),
-  ("first", "last"),
-  ("most", "least"),
-  ("more", "less"),
-  ("best", "worst"),
-  ("better", "worse"),
-  ("good", "bad"),
-  ("before", "after"),
-  ("north", "south"),
-  ("northern", "southern"),
-  ("east", "west"),
-  ("eastern", "western"),
-  ("northeast", "southwest"),
-  ("northwest", "southeast"),
-  ("upper", "lower"),
-  ("inner", "outer"),
-  ("top", "bottom"),
-  ("internal", "external"),
-  ("domestic", "foreign"),
-  ("public", "private"),
-  ("major", "minor"),
-  ("modern", "ancient"),
-  ("rich", "poor"),
-  ("wealthy", "poor"),
-  ("strong", "weak"),
-  ("strongest", "weakest"),
-  ("hot", "cold"),
-  ("warm", "cool"),
-  ("wet", "dry"),
-  ("light", "dark"),
-  ("fast", "slow"),
-  ("fastest", "slowest"),
-  ("heavy", "light"),
-  ("cheap", "expensive"),
-  ("common", "rare"),
-  ("primary", "secondary"),
-  ("positive", "negative"),
-  ("maximum", "minimum"),
-  ("male", "female"),
-  ("men", "women"),
-  ("man", "woman"),
-  ("boys", "girls"),
-  ("boy", "girl"),
-  ("king", "queen"),
-  ("kings", "queens"),
-  ("father", "mother"),
-  ("son", "daughter"),
-  ("sons", "daughters"),
-  ("brother", "sister"),
-  ("husband", "wife"),
-  ("winter", "summer"),
-  ("spring", "autumn"),
-  ("day", "night"),
-  ("war", "peace"),
-  ("offense", "defense"),
-  ("offensive", "defensive"),
-  ("senior", "junior"),
-  ("urban", "rural"),
-  ("legal", "illegal"),
-  ("official", "unofficial"),
-  ("natural", "artificial"),
-  ("imports", "exports"),
-  ("teacher", "student"),
-  ("teachers", "students"),
-  ("winner", "loser"),
-  ("liberal", "conservative"),
-  ("local", "national"),
-  ("international", "domestic"),
-  ("full", "empty"),
-  ("simple", "complex"),
-  ("easy", "difficult"),
-  ("possible", "impossible"),
-  ("successful", "unsuccessful"),
-  ("visible", "invisible"),
-  ("often", "rarely"),
-  ("usually", "rarely"),
-  ("always", "never"),
-  ("sometimes", "never"),
-  ("main", "secondary"),
-  ("different", "similar"),
-  ("growth", "decline"),
-  ("inequality", "equality"),
-  ("problem", "solution"),
-  ("problems", "solutions"),
-  ("success", "failure"),
-  ("advantage", "disadvantage"),
-  ("advantages", "disadvantages"),
-  ("adults", "children"),
-  ("adult", "child"),
-  ("past", "future"),
-  ("input", "output"),
-  ("true", "false"),
-  ("correct", "incorrect"),
-  ("necessary", "unnecessary"),
-  ("important", "unimportant"),
-  ("effective", "ineffective"),
-  ("efficient", "inefficient"),
-  ("stable", "unstable"),
-  ("useful", "useless"),
-  ("popular", "unpopular"),
-  ("independent", "dependent"),
-  ("active", "inactive"),
-  ("equal", "unequal"),
-  ("secular", "religious"),
-  ("physical", "mental"),
-  ("solid", "liquid"),
-  ("plants", "animals"),
-  ("inside", "outside"),
-  ("wealth", "poverty"),
-  ("employers", "employees"),
-  ("employer", "employee"),
-  ("buyers", "sellers"),
-  ("professional", "amateur"),
-  ("parents", "children"),
-  ("thin", "thick"),
-  ("wide", "narrow"),
-  ("deep", "shallow"),
-  ("cheaper", "costlier"),
-  ("safe", "dangerous"),
-  ("healthy", "unhealthy"),
-  ("friendly", "hostile"),
-  ("formal", "informal"),
-  ("simpler", "harder"),
-  ("majority", "minority"),
-  ("strength", "weakness"),
-  ("strengths", "weaknesses"),
-  ("above", "below"),
+_ANTONYM_PAIRS = tuple(
+  tuple(pair.split("/"))
+  for pair in (
+    "large/small largest/smallest larger/smaller big/little biggest/smallest "
+    "high/low highest/lowest higher/lower long/short longest/shortest "
+    "longer/shorter old/young oldest/youngest new/old newest/oldest "
+    "early/late earliest/latest earlier/later first/last most/least more/less "
+    "best/worst better/worse good/bad before/after north/south "
+    "northern/southern east/west eastern/western northeast/southwest "
+    "northwest/southeast upper/lower inner/outer top/bottom internal/external "
+    "domestic/foreign public/private major/minor modern/ancient rich/poor "
+    "wealthy/poor strong/weak strongest/weakest hot/cold warm/cool wet/dry "
+    "light/dark fast/slow fastest/slowest heavy/light cheap/expensive "
+    "common/rare primary/secondary positive/negative maximum/minimum "
+    "male/female men/women man/woman boys/girls boy/girl king/queen "
+    "kings/queens father/mother son/daughter sons/daughters brother/sister "
+    "husband/wife winter/summer spring/autumn day/night war/peace "
+    "offense/defense offensive/defensive senior/junior urban/rural "
+    "legal/illegal official/unofficial natural/artificial imports/exports "
+    "teacher/student teachers/students winner/loser liberal/conservative "
+    "local/national international/domestic full/empty simple/complex "
+    "easy/difficult possible/impossible successful/unsuccessful "
+    "visible/invisible often/rarely usually/rarely always/never "
+    "sometimes/never main/secondary different/similar growth/decline "
+    "inequality/equality problem/solution problems/solutions success/failure "
+    "advantage/disadvantage advantages/disadvantages adults/children "
+    "adult/child past/future input/output true/false correct/incorrect "
+    "necessary/unnecessary important/unimportant effective/ineffective "
+    "efficient/inefficient stable/unstable useful/useless popular/unpopular "
+    "independent/dependent active/inactive equal/unequal secular/religious "
+    "physical/mental solid/liquid plants/animals inside/outside "
+    "wealth/poverty employers/employees employer/employee buyers/sellers "
+    "professional/amateur parents/children thin/thick wide/narrow "
+    "deep/shallow cheaper/costlier safe/dangerous healthy/unhealthy "
+    "friendly/hostile formal/informal simpler/harder majority/minority "
+    "strength/weakness strengths/weaknesses above/below"
+  ).split()
 )
 
 
@@ -291,135 +192,50 @@ _UNIT_GROUP = {unit: group for group in _UNITS for unit in group}
 
 # Irregular verbs: base -> (past, participle).
 _IRREGULAR = {
-  "arise": ("arose", "arisen"),
-  "be": ("was", "been"),
-  "bear": ("bore", "born"),
-  "beat": ("beat", "beaten"),
-  "become": ("became", "become"),
-  "begin": ("began", "begun"),
-  "bind": ("bound", "bound"),
-  "bite": ("bit", "bitten"),
-  "blow": ("blew", "blown"),
-  "break": ("broke", "broken"),
-  "bring": ("brought", "brought"),
-  "broadcast": ("broadcast", "broadcast"),
-  "build": ("built", "built"),
-  "buy": ("bought", "bought"),
-  "catch": ("caught", "caught"),
-  "choose": ("chose", "chosen"),
-  "come": ("came", "come"),
-  "cost": ("cost", "cost"),
-  "cut": ("cut", "cut"),
-  "deal": ("dealt", "dealt"),
-  "dig": ("dug", "dug"),
-  "do": ("did", "done"),
-  "draw": ("drew", "drawn"),
-  "drink": ("drank", "drunk"),
-  "drive": ("drove", "driven"),
-  "eat": ("ate", "eaten"),
-  "fall": ("fell", "fallen"),
-  "feed": ("fed", "fed"),
-  "feel": ("felt", "felt"),
-  "fight": ("fought", "fought"),
-  "find": ("found", "found"),
-  "flee": ("fled", "fled"),
-  "fly": ("flew", "flown"),
-  "forbid": ("forbade", "forbidden"),
-  "forecast": ("forecast", "forecast"),
-  "foresee": ("foresaw", "foreseen"),
-  "forget": ("forgot", "forgotten"),
-  "forgive": ("forgave", "forgiven"),
-  "freeze": ("froze", "frozen"),
-  "get": ("got", "gotten"),
-  "give": ("gave", "given"),
-  "go": ("went", "gone"),
-  "grow": ("grew", "grown"),
-  "hang": ("hung", "hung"),
-  "have": ("had", "had"),
-  "hear": ("heard", "heard"),
-  "hide": ("hid", "hidden"),
-  "hit": ("hit", "hit"),
-  "hold": ("held", "held"),
-  "hurt": ("hurt", "hurt"),
-  "keep": ("kept", "kept"),
-  "know": ("knew", "known"),
-  "lay": ("laid", "laid"),
-  "lead": ("led", "led"),
-  "leave": ("left", "left"),
-  "lend": ("lent", "lent"),
-  "let": ("let", "let"),
-  "lie": ("lay", "lain"),
-  "light": ("lit", "lit"),
-  "lose": ("lost", "lost"),
-  "make": ("made", "made"),
-  "mean": ("meant", "meant"),
-  "meet": ("met", "met"),
-  "mislead": ("misled", "misled"),
-  "overcome": ("overcame", "overcome"),
-  "override": ("overrode", "overridden"),
-  "oversee": ("oversaw", "overseen"),
-  "overthrow": ("overthrew", "overthrown"),
-  "pay": ("paid", "paid"),
-  "put": ("put", "put"),
-  "quit": ("quit", "quit"),
-  "read": ("read", "read"),
-  "rebuild": ("rebuilt", "rebuilt"),
-  "rewrite": ("rewrote", "rewritten"),
-  "ride": ("rode", "ridden"),
-  "ring": ("rang", "rung"),
-  "rise": ("rose", "risen"),
-  "run": ("ran", "run"),
-  "say": ("said", "said"),
-  "see": ("saw", "seen"),
-  "seek": ("sought", "sought"),
-  "sell": ("sold", "sold"),
-  "send": ("sent", "sent"),
-  "set": ("set", "set"),
-  "shake": ("shook", "shaken"),
-  "shine": ("shone", "shone"),
-  "shoot": ("shot", "shot"),
-  "show": ("showed", "shown"),
-  "shrink": ("shrank", "shrunk"),
-  "shut": ("shut", "shut"),
-  "sing": ("sang", "sung"),
-  "sink": ("sank", "sunk"),
-  "sit": ("sat", "sat"),
-  "slide": ("slid", "slid"),
-  "speak": ("spoke", "spoken"),
-  "spend": ("spent", "spent"),
-  "spin": ("spun", "spun"),
-  "split": ("split", "split"),
-  "spread": ("spread", "spread"),
-  "spring": ("sprang", "sprung"),
-  "stand": ("stood", "stood"),
-  "steal": ("stole", "stolen"),
-  "stick": ("stuck", "stuck"),
-  "sting": ("stung", "stung"),
-  "strike": ("struck", "struck"),
-  "strive": ("strove", "striven"),
-  "swear": ("swore", "sworn"),
-  "sweep": ("swept", "swept"),
-  "swim": ("swam", "swum"),
-  "swing": ("swung", "swung"),
-  "take": ("took", "taken"),
-  "teach": ("taught", "taught"),
-  "tear": ("tore", "torn"),
-  "tell": ("told", "told"),
-  "think": ("thought", "thought"),
-  "throw": ("threw", "thrown"),
-  "undergo": ("underwent", "undergone"),
-  "understand": ("understood", "understood"),
-  "undertake": ("undertook", "undertaken"),
-  "uphold": ("upheld", "upheld"),
-  "wake": ("woke", "woken"),
-  "wear": ("wore", "worn"),
-  "weave": ("wove", "woven"),
-  "win": ("won", "won"),
-  "wind": ("wound", "wound"),
-  "withdraw": ("withdrew", "withdrawn"),
-  "withhold": ("withheld", "withheld"),
-  "withstand": ("withstood", "withstood"),
-  "write": ("wrote", "written"),
+  base: (past, participle)
+  for base, past, participle in (
+    verb.split("/")
+    for verb in (
+      "arise/arose/arisen be/was/been bear/bore/born beat/beat/beaten "
+      "become/became/become begin/began/begun bind/bound/bound "
+      "bite/bit/bitten blow/blew/blown break/broke/broken "
+      "bring/brought/brought broadcast/broadcast/broadcast build/built/built "
+      "buy/bought/bought catch/caught/caught choose/chose/chosen "
+      "come/came/come cost/cost/cost cut/cut/cut deal/dealt/dealt dig/dug/dug "
+      "do/did/done draw/drew/drawn drink/drank/drunk drive/drove/driven "
+      "eat/ate/eaten fall/fell/fallen feed/fed/fed feel/felt/felt "
+      "fight/fought/fought find/found/found flee/fled/fled fly/flew/flown "
+      "forbid/forbade/forbidden forecast/forecast/forecast "
+      "foresee/foresaw/foreseen forget/forgot/forgotten "
+      "forgive/forgave/forgiven freeze/froze/frozen get/got/gotten "
+      "give/gave/given go/went/gone grow/grew/grown hang/hung/hung "
+      "have/had/had hear/heard/heard hide/hid/hidden hit/hit/hit "
+      "hold/held/held hurt/hurt/hurt keep/kept/kept know/knew/known "
+      "lay/laid/laid lead/led/led leave/left/left lend/lent/lent let/let/let "
+      "lie/lay/lain light/lit/lit lose/lost/lost make/made/made "
+      "mean/meant/meant meet/met/met mislead/misled/misled "
+      "overcome/overcame/overcome override/overrode/overridden "
+      "oversee/oversaw/overseen overthrow/overthrew/overthrown pay/paid/paid "
+      "put/put/put quit/quit/quit read/read/read rebuild/rebuilt/rebuilt "
+      "rewrite/rewrote/rewritten ride/rode/ridden ring/rang/rung "
+      "rise/rose/risen run/ran/run say/said/said see/saw/seen "
+      "seek/sought/sought sell/sold/sold send/sent/sent set/set/set "
+      "shake/shook/shaken shine/shone/shone shoot/shot/shot show/showed/shown "
+      "shrink/shrank/shrunk shut/shut/shut sing/sang/sung sink/sank/sunk "
+      "sit/sat/sat slide/slid/slid speak/spoke/spoken spend/spent/spent "
+      "spin/spun/spun split/split/split spread/spread/spread "
+      "spring/sprang/sprung stand/stood/stood steal/stole/stolen "
+      "stick/stuck/stuck sting/stung/stung strike/struck/struck "
+      "strive/strove/striven swear/swore/sworn sweep/swept/swept "
+      "swim/swam/swum swing/swung/swung take/took/taken teach/taught/taught "
+      "tear/tore/torn tell/told/told think/thought/thought throw/threw/thrown "
+      "undergo/underwent/undergone understand/understood/understood "
+      "undertake/undertook/undertaken uphold/upheld/upheld wake/woke/woken "
+      "wear/wore/worn weave/wove/woven win/won/won wind/wound/wound "
+      "withdraw/withdrew/withdrawn withhold/withheld/withheld "
+      "withstand/withstood/withstood write/wrote/written"
+    ).split()
+  )
 }
 # Past tenses and participles of irregular verbs, but not the auxiliaries
 # (was, had, did).
@@ -2664,10 +2480,12 @@ def generate_adversarial(
   Returns:
     An `AdversarialSet`: each sampled question that gets a variant appears
     as its original record, unchanged, followed by the variant with id
-    `<id>-addsent`, whose context is the original context, a space and the
-    distracting sentence, and whose answers are the original's (their
-    offsets stay valid). Sampled questions without a variant are left out
-    of `records` altogether and counted in `stats.skipped` by reason.
+    `<id>-addsent`, whose context is the original context, a space (none
+    when it already ends with white space) and the distracting sentence,
+    and whose answers are the original's (their offsets stay valid).
+    Sampled questions without a variant are left out of `records`
+    altogether (no other question takes their place) and counted in
+    `stats.skipped` by reason.
 
   Raises:
     ValueError: `num_questions` is negative or not an int.
