@@ -380,6 +380,7 @@ _TOKEN_RE = re.compile(
   r"['’]s\b"
   r"|[A-Za-z](?:\.[A-Za-z])+\.?"
   r"|(?:Mr|Mrs|Ms|Dr|St|Jr|Sr|Gen|Col|Lt|Prof|Rev|Mt|Ft)\."
+  r"|[A-Z]\.(?=\s+[A-Z])"
   r"|\d+(?:[.,:/]\d+)*(?:st|nd|rd|th|s)?"
   r"|\w+(?:-\w+)*(?:['’](?!s\b)\w+)*"
   r"|\S"
@@ -1262,7 +1263,8 @@ def _fake_answer(
       fake = _drop_shared(fake, golds)
       if _has_number_or_date(fake):
         candidates.append(fake)
-  if _answer_key(record.question)[0] == "how many":
+  how_many = _answer_key(record.question)[0] == "how many"
+  if how_many:
     # The template says the counted noun: "<fake> quadrangles".
     candidates = [p for p in map(_number_part, candidates) if p]
   for fake in candidates:
@@ -1280,8 +1282,12 @@ def _fake_answer(
       continue
     for _ in range(_MAX_DRAWS // 2):
       text, source = pool[rng.randrange(len(pool))]
-      if source != record.title and _acceptable_fake(
-        text, golds, gold_words, question_words
+      if how_many:
+        text = _number_part(text)
+      if (
+        text
+        and source != record.title
+        and _acceptable_fake(text, golds, gold_words, question_words)
       ):
         return text
   return None
@@ -1516,7 +1522,11 @@ def _find_verb(
           or nxt in _AUX
         ):
           return j, True
-      if guess is None or guess == j - 1:
+      if lower in _PREPOSITIONS:
+        # "did X opine about Y": the verb came before.
+        if guess is not None:
+          break
+      elif guess is None or guess == j - 1:
         # The last word of the first run of unknown words ("servant
         # reapply").
         guess = j
@@ -1666,11 +1676,14 @@ def _be(tense: str, plural: bool) -> str:
 
 
 def _is_plural(tokens: Sequence[_Token]) -> bool:
-  """Whether a noun phrase is plural, by its head: the word before `of`, or
-  the last word."""
+  """Whether a noun phrase is plural, by its head: the word before its first
+  preposition ("the character on Wednesdays"), or the last word."""
   words = [w.lower() for w, _ in tokens]
-  if "of" in words[1:]:
-    words = words[: words.index("of", 1)]
+  cut = next(
+    (k for k in range(1, len(words)) if words[k] in _PREPOSITIONS), None
+  )
+  if cut is not None:
+    words = words[:cut]
   if not words:
     return False
   head = words[-1]
@@ -1996,6 +2009,9 @@ def _split(
     j = end
   rest = list(tokens[j:])
   rest_proper = {i - j for i in proper if i >= j}
+  # "According to X, if Y then Z performs what function?": a wh-word after
+  # a clause is in situ; a fronted phrase ends at the wh-word or its comma.
+  clause_before = any(w == "," for w, _ in prefix[:-1])
   fronted = bool(prefix) and (
     prefix[-1][0] == ","
     or _lower(prefix, 0) in _FRONTING
@@ -2009,6 +2025,7 @@ def _split(
       )
     )
   )
+  fronted = fronted and (prefix[-1][0] == "," or not clause_before)
   inverted = _is_inverted(
     rest, rest_proper, lexicon, bool(noun), modifier in ("many", "much")
   )
@@ -2189,16 +2206,9 @@ def _declarative(
         i in parts.rest_proper or rest[i][0] in ("'s", "’s")
         for i in range(1, len(rest))
       )
-      if (
-        named
-        or _lower(rest, 1) in _PRONOUNS
-        or _lower(rest, 1)
-        in (
-          "the",
-          "a",
-          "an",
-        )
-      ):
+      # A definite subject: "What position was Newton?", "What colors
+      # was the logo?"; but "What character is a fan?" takes the relative.
+      if named or _lower(rest, 1) in _PRONOUNS or _lower(rest, 1) == "the":
         # "What position was Newton?" -> "Newton was <fake>."
         return done(_copula(subject, be, fake), "what_be")
       # "Which park is home to X?" -> "The park that is home to X is
