@@ -227,26 +227,36 @@ def test_progress_verbosity_bars_only_at_a_terminal():
   assert training.progress_verbosity(object()) == 2  # no isatty at all
 
 
+class _CompileRecorder:
+  def compile(self, **kwargs):
+    self.kwargs = kwargs
+
+
 def test_runtime_section_compiles_the_model():
-  eager = training.build_model(training.CE, _config(), WORDS, CHARS)
-  assert eager.run_eagerly and not eager.jit_compile
-  compiled = training.build_model(
-    training.A2D,
+  # Keras itself turns XLA off while op determinism is on (other tests in
+  # this process turn it on), so what compile is asked for is checked.
+  compiled = training.compile_model(
+    _CompileRecorder(),
     _config(
       run_eagerly=False,
       runtime={"jit_compile": True, "steps_per_execution": 3},
+      learning_rate=0.5,
     ),
-    WORDS,
-    CHARS,
   )
-  assert not compiled.run_eagerly and compiled.jit_compile
-  assert compiled.steps_per_execution == 3
-  assert isinstance(compiled, student_lib.A2DStudent)
+  assert compiled.kwargs["jit_compile"] is True
+  assert compiled.kwargs["run_eagerly"] is False
+  assert compiled.kwargs["steps_per_execution"] == 3
+  assert float(compiled.kwargs["optimizer"].learning_rate) == 0.5
   # Eager wins over XLA, which cannot run untraced.
-  both = training.build_model(
-    training.CE, _config(runtime={"jit_compile": True}), WORDS, CHARS
+  both = training.compile_model(
+    _CompileRecorder(), _config(runtime={"jit_compile": True})
   )
-  assert both.run_eagerly and not both.jit_compile
+  assert both.kwargs["run_eagerly"] is True
+  assert both.kwargs["jit_compile"] is False
+  reader = training.build_model(training.CE, _config(), WORDS, CHARS)
+  assert isinstance(reader, RMRReader) and reader.run_eagerly
+  student = training.build_model(training.A2D, _config(), WORDS, CHARS)
+  assert isinstance(student, student_lib.A2DStudent) and student.run_eagerly
 
 
 def test_train_run_eagerly_comes_from_the_runtime_section(tmp_path):
