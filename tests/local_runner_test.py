@@ -122,6 +122,9 @@ def test_killed_run_resumes_then_everything_is_cached(tmp_path):
       assert 0.0 <= result["exact_match"] <= result["f1"] <= 100.0
       assert result["worst_case"] == (name == "adversarial")
   assert report["parameters"]["student"] == report["parameters"]["teacher"]
+  # The report's config is what was computed with, not how it ran.
+  assert "runtime" not in report["config"]
+  assert report["config"]["train"]["epochs"] == 3
   timing = report["inference"]
   assert timing["k"] == 2
   assert timing["speedup"] == pytest.approx(
