@@ -302,7 +302,9 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
 
   Keras writes the epoch record after the weights: a kill between the two
   leaves weights one epoch ahead of the record, and the re-run repeats that
-  epoch on them (one extra epoch of training, never a failed resume).
+  epoch on them (one extra epoch of training). Not covered: a kill in the
+  instant Keras rewrites the few-byte epoch record itself, which can leave
+  it empty; delete `backup/` to start that step over.
 
   Args:
     backup_dir: Directory of the backup state; `train` uses
@@ -320,7 +322,7 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         raise  # Both backups unreadable: not a cut-short first write.
       logging.warning(
         "The first backup under %s is unreadable (%s): a run killed while "
-        "writing it; training starts from epoch 1.",
+        "writing it; training starts over.",
         self.backup_dir,
         e,
       )
