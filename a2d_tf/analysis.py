@@ -21,8 +21,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from a2d_tf import decoding, knowledge, masking
-from a2d_tf.data import features, synthetic, tokenization
+from a2d_tf import decoding, ensemble, masking
+from a2d_tf.data import features, question_types, tokenization
 from a2d_tf.data.records import DataError, Record
 from a2d_tf.metrics import squad as squad_metrics
 from a2d_tf.models import reader as reader_lib
@@ -43,14 +43,14 @@ def f1_by_question_type(
 
   Returns:
     A JSON-able dict: `systems` (names in the given order), `types` (one
-    entry per `synthetic.QUESTION_TYPES` type, in that order: `type`,
+    entry per `question_types.QUESTION_TYPES` type, in that order: `type`,
     `count`, and `f1` system -> percent, None when the set has no such
     question) and `overall` (system -> F1 percent over all questions).
   """
   questions = list(squad_metrics.iter_questions(squad_data))
-  by_type: dict[str, list[str]] = {t: [] for t in synthetic.QUESTION_TYPES}
+  by_type: dict[str, list[str]] = {t: [] for t in question_types.QUESTION_TYPES}
   for question in questions:
-    by_type[synthetic.question_type(question.question)].append(question.id)
+    by_type[question_types.question_type(question.question)].append(question.id)
   details = {
     system: squad_metrics.evaluate_with_details(squad_data, answers)
     for system, answers in predictions.items()
@@ -213,11 +213,9 @@ def _forward(models: Sequence[keras.Model], example: dict) -> tuple:
   mask = masking.sequence_mask(
     example["passage_len"], tf.shape(outputs[0]["start_logits"])[1]
   )
-  start = knowledge.ensemble_probs(
-    [o["start_logits"] for o in outputs], mask, 1
-  )
-  end = knowledge.ensemble_probs([o["end_logits"] for o in outputs], mask, 1)
-  attention = knowledge.ensemble_attention([o["attention"] for o in outputs])
+  start = ensemble.ensemble_probs([o["start_logits"] for o in outputs], mask, 1)
+  end = ensemble.ensemble_probs([o["end_logits"] for o in outputs], mask, 1)
+  attention = ensemble.ensemble_attention([o["attention"] for o in outputs])
   return attention[0].numpy(), start[0].numpy(), end[0].numpy()
 
 

@@ -13,6 +13,13 @@ layout is defined once:
   `gold.jsonl` (the gold answers the confusing spans were scored against).
 * Evaluation: `report.{json,md}` and `predictions/<system>_<split>.json`
   (official v1.1 prediction files: question id -> answer text).
+* ServingModel: `<version>/`, a SavedModel in TF Serving's layout.
+* PushedModel: nothing but its metadata: the version, where `push`
+  published it and whether that changed anything.
+
+What the train steps do with a Model artifact is `model_artifacts`; this
+module imports no model code, so a step that only reads data files keeps
+its fingerprint when the model code changes.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from a2d_tf import inference, kit, training
+from a2d_tf import kit
 from a2d_tf.config import ExperimentConfig
 from a2d_tf.data import dataset as dataset_lib
 from a2d_tf.data import features, squad
@@ -101,57 +108,3 @@ def eval_dataset(
     training=False,
     with_metadata=with_metadata,
   )
-
-
-class DevEval:
-  """`model -> {"exact_match", "f1"}` on dev that remembers its last scores.
-
-  Training calls it after every epoch; the last call scored the final
-  weights, so `final_scores` reuses that pass instead of decoding the
-  whole dev set once more (minutes on full SQuAD dev on a CPU).
-  """
-
-  def __init__(self, eval_fn):
-    self._eval_fn = eval_fn
-    self.last: dict[str, float] | None = None
-
-  def __call__(self, model) -> dict[str, float]:
-    self.last = self._eval_fn(model)
-    return self.last
-
-  def final_scores(self, model) -> dict[str, float]:
-    """The last epoch's scores, or a fresh pass when no epoch ran here."""
-    return self.last if self.last is not None else self(model)
-
-
-def dev_eval_fn(
-  examples: kit.Artifact, features: kit.Artifact, config: ExperimentConfig
-) -> DevEval:
-  """`model -> {"exact_match", "f1"}` on the run's dev split, per epoch."""
-  return DevEval(
-    inference.make_dev_eval_fn(
-      eval_dataset(features, "dev", config),
-      {r.id: r for r in read_split(examples, "dev")},
-      squad_data(examples, "dev"),
-      config.model.max_answer_len,
-    )
-  )
-
-
-def finish_model(
-  model: kit.OutputArtifact, seed: int, dev_eval: DevEval, reader
-) -> None:
-  """Records seed and dev EM/F1 in the counts; keeps only `model.keras`.
-
-  The best-epoch checkpoint training leaves beside it is not part of the
-  artifact (the pipeline uses the final weights).
-  """
-  scores = dev_eval.final_scores(reader)
-  model.counts.update(
-    seed=seed,
-    dev_exact_match=round(scores["exact_match"], 2),
-    dev_f1=round(scores["f1"], 2),
-  )
-  best = model.path(training.BEST_MODEL)
-  if os.path.exists(best):
-    os.remove(best)

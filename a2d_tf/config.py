@@ -1,15 +1,21 @@
 """Experiment configuration: frozen dataclasses and named presets.
 
 One `ExperimentConfig` flows one way through the library: CLIs build it from a
-preset plus `--override=section.field=value` strings, every run writes the
-resolved config as JSON next to its outputs, and components receive it as a
-JSON-able dict (`to_dict` / `from_dict`).
+preset plus `--override=section.field=value` strings, check it with `check`
+(the one place values are validated) before any step runs, every run writes
+the resolved config as JSON next to its outputs, and components receive it
+as a JSON-able dict (`to_dict` / `from_dict`).
+
+What a model *is* (data, model, train, teacher, distill, export) is apart
+from how a run *executes* (`runtime`: strategy, precision, XLA, eager mode):
+the pipeline passes `runtime` to its steps outside every cache key.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from typing import Any
 
 
@@ -83,19 +89,15 @@ class ModelConfig:
 class TrainConfig:
   """Optimization settings shared by teachers and the student.
 
+  What a trained model is: these values enter the cache key of every step
+  that trains or reads a model. How a run executes is `RuntimeConfig`.
+
   Attributes:
     batch_size: Global batch size (per-replica size is derived).
     epochs: Training epochs.
     learning_rate: Adam learning rate.
     clipnorm: Global gradient-norm clipping.
     seed: Base seed; teacher k uses `seed + k`.
-    distribution: "default", "mirrored", "multi_worker" or "tpu".
-    mixed_precision: "", "mixed_bfloat16" or "mixed_float16".
-    jit_compile: Compile the train step with XLA.
-    steps_per_execution: Keras steps per compiled call.
-    run_eagerly: Run train steps eagerly, without tracing them: for
-      debugging, and for tiny runs (tests) where tracing the step costs
-      more than running it. Much slower on real data.
   """
 
   batch_size: int = 32
@@ -103,11 +105,6 @@ class TrainConfig:
   learning_rate: float = 1e-2
   clipnorm: float = 5.0
   seed: int = 1
-  distribution: str = "default"
-  mixed_precision: str = ""
-  jit_compile: bool = False
-  steps_per_execution: int = 1
-  run_eagerly: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,6 +158,42 @@ class ExportConfig:
   version: int = 1
 
 
+# The names `RuntimeConfig.distribution` and `.mixed_precision` take.
+DISTRIBUTIONS = ("default", "mirrored", "multi_worker", "tpu")
+MIXED_PRECISION_POLICIES = ("", "mixed_bfloat16", "mixed_float16")
+
+
+@dataclasses.dataclass(frozen=True)
+class RuntimeConfig:
+  """How a run executes, apart from what it computes.
+
+  The pipeline hands this section to its steps as runtime parameters: it is
+  in no step's cache key, so `--override=runtime.run_eagerly=true` re-runs
+  nothing that is already cached. A model trained under another runtime is
+  the same model up to floating-point (and XLA / precision) differences.
+
+  Attributes:
+    distribution: The `tf.distribute` strategy, one of `DISTRIBUTIONS`:
+      "default" (one device), "mirrored" (every local GPU), "multi_worker"
+      (the cluster in `TF_CONFIG`) or "tpu" (see
+      `training.make_strategy`).
+    mixed_precision: Keras dtype policy of the models, one of
+      `MIXED_PRECISION_POLICIES` ("" keeps float32); logits, attentions and
+      losses stay float32.
+    jit_compile: Compile the train step with XLA.
+    steps_per_execution: Keras train steps per compiled call (>= 1).
+    run_eagerly: Run train steps eagerly, without tracing them: for
+      debugging, and for tiny runs (tests) where tracing the step costs
+      more than running it. Much slower on real data.
+  """
+
+  distribution: str = "default"
+  mixed_precision: str = ""
+  jit_compile: bool = False
+  steps_per_execution: int = 1
+  run_eagerly: bool = False
+
+
 @dataclasses.dataclass(frozen=True)
 class ExperimentConfig:
   """Everything one a2d run needs.
@@ -172,6 +205,8 @@ class ExperimentConfig:
     teacher: Teacher ensemble settings.
     distill: Distillation loss settings.
     export: Serving export settings.
+    runtime: How the run executes (strategy, precision, XLA, eager mode);
+      never part of a step's cache key.
   """
 
   data: DataConfig = dataclasses.field(default_factory=DataConfig)
@@ -180,6 +215,7 @@ class ExperimentConfig:
   teacher: TeacherConfig = dataclasses.field(default_factory=TeacherConfig)
   distill: DistillConfig = dataclasses.field(default_factory=DistillConfig)
   export: ExportConfig = dataclasses.field(default_factory=ExportConfig)
+  runtime: RuntimeConfig = dataclasses.field(default_factory=RuntimeConfig)
 
   def to_dict(self) -> dict[str, Any]:
     """Returns the config as JSON-able primitives."""
@@ -200,7 +236,7 @@ class ExperimentConfig:
       if unknown:
         raise ValueError(
           f"Unknown config field(s) {sorted(unknown)} in section "
-          f"'{field.name}'."
+          f"'{field.name}'.{_moved_hint(field.name, unknown)}"
         )
       for name, value in given.items():
         if isinstance(value, list):
@@ -273,6 +309,31 @@ PRESETS: dict[str, ExperimentConfig] = {
 }
 
 
+# Fields that moved out of `train` into `runtime`; an old spelling such as
+# `train.jit_compile` is an error that names the new one.
+_MOVED_TO_RUNTIME = (
+  "distribution",
+  "mixed_precision",
+  "jit_compile",
+  "steps_per_execution",
+  "run_eagerly",
+)
+
+
+def _moved_hint(section: str, fields) -> str:
+  """Names the new place of old `train.<runtime field>` spellings, or ""."""
+  moved = (
+    sorted(set(fields) & set(_MOVED_TO_RUNTIME)) if section == "train" else []
+  )
+  if not moved:
+    return ""
+  return (
+    " Moved to the runtime section: "
+    + ", ".join(f"runtime.{name}" for name in moved)
+    + "."
+  )
+
+
 def _parse_value(raw: str, current: Any) -> Any:
   if isinstance(current, bool):
     lowered = raw.strip().lower()
@@ -295,6 +356,9 @@ def apply_overrides(
 ) -> ExperimentConfig:
   """Applies `section.field=value` strings with `dataclasses.replace`.
 
+  Values are parsed by the field's type; whether they are in range is
+  `validate`'s job.
+
   Args:
     config: The base config.
     overrides: Strings such as `distill.temperature=3`.
@@ -303,8 +367,9 @@ def apply_overrides(
     A new config.
 
   Raises:
-    ValueError: On a malformed override, an unknown section or field, or a
-      value that does not parse as the field's type.
+    ValueError: On a malformed override, an unknown section or field (a
+      field that moved, such as `train.jit_compile`, is named with its new
+      place), or a value that does not parse as the field's type.
   """
   for override in overrides:
     if "=" not in override or "." not in override.split("=", 1)[0]:
@@ -320,6 +385,11 @@ def apply_overrides(
       )
     section = getattr(config, section_name)
     if field_name not in {f.name for f in dataclasses.fields(section)}:
+      if _moved_hint(section_name, [field_name]):
+        raise ValueError(
+          f"Bad override {override!r}: {key.strip()} is now "
+          f"runtime.{field_name}; use --override=runtime.{field_name}={raw}."
+        )
       raise ValueError(
         f"Bad override {override!r}: section {section_name!r} has no "
         f"field {field_name!r}."
@@ -339,6 +409,75 @@ def get_config(
   """Returns a named preset with overrides applied."""
   if preset not in PRESETS:
     raise ValueError(
-      f"Unknown preset {preset!r}; choose one of {sorted(PRESETS)}."
+      f"Unknown preset {preset!r}; choose one of {list(PRESETS)}."
     )
   return apply_overrides(PRESETS[preset], overrides)
+
+
+class ConfigError(ValueError):
+  """Config values that cannot run, one line per problem.
+
+  Attributes:
+    problems: The problems, each `section.field=value: what is expected`.
+  """
+
+  def __init__(self, problems: list[str] | tuple[str, ...]):
+    self.problems = tuple(problems)
+    super().__init__("\n".join(self.problems))
+
+
+def _one_of(*choices: Any) -> Callable[[Any], str]:
+  listed = ", ".join(repr(c) for c in choices)
+  return lambda v: "" if v in choices else f"must be one of {listed}"
+
+
+def _at_least(low: float) -> Callable[[Any], str]:
+  return lambda v: "" if v >= low else f"must be >= {low}"
+
+
+def _above(low: float) -> Callable[[Any], str]:
+  return lambda v: "" if v > low else f"must be > {low}"
+
+
+# What `validate` checks, in section order: (section, field, rule), where a
+# rule returns "" for a good value and otherwise what a good value is.
+_RULES = (
+  ("distill", "temperature", _above(0)),
+  ("runtime", "distribution", _one_of(*DISTRIBUTIONS)),
+  ("runtime", "mixed_precision", _one_of(*MIXED_PRECISION_POLICIES)),
+  ("runtime", "steps_per_execution", _at_least(1)),
+)
+
+
+def validate(config: ExperimentConfig) -> list[str]:
+  """Every problem of `config` that would stop a run, found before any work.
+
+  The one place config values are checked: the CLIs and the training entry
+  point call `check`, which raises on what this returns.
+
+  Args:
+    config: A resolved config.
+
+  Returns:
+    One line per problem, `section.field=value: what a good value is`, in
+    section order; empty when the config can run.
+  """
+  problems = []
+  for section, field, rule in _RULES:
+    value = getattr(getattr(config, section), field)
+    problem = rule(value)
+    if problem:
+      problems.append(f"{section}.{field}={value!r}: {problem}")
+  return problems
+
+
+def check(config: ExperimentConfig) -> ExperimentConfig:
+  """Returns `config` when it can run.
+
+  Raises:
+    ConfigError: With one line per problem `validate` finds.
+  """
+  problems = validate(config)
+  if problems:
+    raise ConfigError(problems)
+  return config

@@ -2,9 +2,9 @@
 
 * `plot_question_types`: the paper's Figure 4, F1 per question type of the
   single teacher and the student as grouped bars.
-* `plot_case_study`: the paper's Figure 3, the teachers' (mean) and the
-  student's attention heatmaps (passage x question) beside their start/end
-  probabilities, for one example.
+* `plot_case_study` (`case_study_figure`): the paper's Figure 3, the
+  teachers' (mean) and the student's attention heatmaps (passage x
+  question) beside their start/end probabilities, for one example.
 * `log_images`: writes PNGs to a TensorBoard run as image summaries.
 
 Drawn with matplotlib's object-oriented API on the Agg canvas (no pyplot, no
@@ -124,22 +124,36 @@ def plot_case_study(
   hop: int = -1,
   max_passage_tokens: int = 40,
 ) -> str:
+  """Writes `case_study_figure(case, hop, max_passage_tokens)` as a PNG.
+
+  Returns:
+    `path`.
+  """
+  return _save(case_study_figure(case, hop, max_passage_tokens), path)
+
+
+def case_study_figure(
+  case: analysis.CaseStudy,
+  hop: int = -1,
+  max_passage_tokens: int = 40,
+) -> Figure:
   """Attention heatmaps and start/end probabilities of teachers and student.
 
   Two panels per model, side by side and sharing the passage axis: the
   alignment attention of one hop (rows: passage tokens, columns: question
   tokens, each row a distribution over the question) and the start/end
-  probability of every passage token. Gold answer rows are shaded.
+  probability of every passage token. Gold answer rows are shaded. The
+  axes are, in order: teachers' heatmap, teachers' probabilities,
+  student's heatmap, student's probabilities, colour bar.
 
   Args:
     case: `analysis.case_study` output.
-    path: PNG file to write.
     hop: Aligner hop to show (-1: the last, what the pointer reads).
     max_passage_tokens: Longest passage excerpt shown (a window around the
       answer).
 
   Returns:
-    `path`.
+    The matplotlib `Figure` (not yet drawn).
   """
   hops = case.teacher_attention.shape[0]
   if not -hops <= hop < hops:
@@ -231,7 +245,7 @@ def plot_case_study(
     f" · aligner hop {hop_number} of {hops}{excerpt}",
     fontsize=10,
   )
-  return _save(figure, path)
+  return figure
 
 
 def _gold_outline(first: int, last: int, cols: int) -> Rectangle:

@@ -1,7 +1,7 @@
 """Batch inference with one reader or an ensemble of readers.
 
 The ensemble output is the arithmetic mean of the members' probabilities
-(`knowledge.ensemble_probs` at temperature 1), never a mean of logits.
+(`ensemble.ensemble_probs` at temperature 1), never a mean of logits.
 Every prediction goes through the one span decoder of `a2d_tf.decoding`.
 """
 
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import keras
 import tensorflow as tf
 
-from a2d_tf import decoding, knowledge, masking
+from a2d_tf import decoding, ensemble, masking
 from a2d_tf.data.records import Record
 from a2d_tf.metrics import squad as squad_metrics
 from a2d_tf.models import reader as reader_lib
@@ -119,10 +119,10 @@ def _predict_with(
     mask = masking.sequence_mask(
       batch["passage_len"], tf.shape(outputs[0]["start_logits"])[1]
     )
-    start_probs = knowledge.ensemble_probs(
+    start_probs = ensemble.ensemble_probs(
       [o["start_logits"] for o in outputs], mask, 1.0
     )
-    end_probs = knowledge.ensemble_probs(
+    end_probs = ensemble.ensemble_probs(
       [o["end_logits"] for o in outputs], mask, 1.0
     )
     start_probs = start_probs.numpy()

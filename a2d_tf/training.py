@@ -1,26 +1,39 @@
-"""Plain (baseline / teacher) training of the RMR reader with Keras `fit`.
+"""Training of the RMR reader with Keras `fit`: teachers and the student.
 
-Reproducibility: `train_reader` seeds Python, NumPy, TF and Keras with
+`train` is the one entry point. Its `objective` says what is optimized:
+`CE` trains a plain reader on the gold spans (a teacher, or a baseline);
+`A2D` trains the student on materialized teacher knowledge
+(`models.student`). Both share the set-up (seeds, `config.json`, strategy,
+dtype policy), the callbacks (resume, per-epoch dev evaluation, best
+checkpoint, TensorBoard) and the outputs.
+
+Reproducibility: `train` seeds Python, NumPy, TF and Keras with
 `keras.utils.set_random_seed(seed)` and, by default, turns on
 `tf.config.experimental.enable_op_determinism()`, so the same seed, data
 order and device type reproduce a teacher bit for bit (tested on CPU).
 Determinism is process-wide and cannot be turned off again. On a GPU, TF
 raises `UnimplementedError` for an op without a deterministic kernel instead
 of silently varying. Keras refuses XLA while op determinism is on (it warns
-and trains with `jit_compile=False`), so `train.jit_compile=True` trains
-without op determinism by default; the seeds still apply. A run resumed by
-`BackupAndRestore` continues from the last finished epoch; its data order
-after the resume depends on the input pipeline's own seeding.
+and trains with `jit_compile=False`), so `runtime.jit_compile=True` trains
+without op determinism by default; the seeds still apply.
 
-Scale: `train.distribution` selects the `tf.distribute` strategy
-(`make_strategy`; `train.batch_size` is the global batch, see
-`per_replica_batch_size`). `train.mixed_precision` sets the Keras dtype
-policy of the reader (and student): weights stay float32, layers compute in
-bfloat16 or float16, the reader casts its logits and attentions to float32
-and every loss is computed in float32; under `mixed_float16` Keras `compile`
-wraps the optimizer in a dynamic `LossScaleOptimizer`. `train.jit_compile`
-compiles the train step with XLA (`bench/train_step.py --jit_compile`
-measures it; XLA compiles once per distinct batch shape).
+Resume: Keras' `BackupAndRestore` with `double_checkpoint=True` keeps the
+last two epochs' state under `backup/`; a run killed while a backup is
+written resumes from the one before (see `BackupAndRestore` below for the
+remaining window). A resumed run continues from the last finished epoch;
+its data order after the resume depends on the input pipeline's own
+seeding.
+
+Execution (`config.runtime`, outside every cache key): `runtime.distribution`
+selects the `tf.distribute` strategy (`make_strategy`; `train.batch_size` is
+the global batch, see `per_replica_batch_size`). `runtime.mixed_precision`
+sets the Keras dtype policy of the reader (and student): weights stay
+float32, layers compute in bfloat16 or float16, the reader casts its logits
+and attentions to float32 and every loss is computed in float32; under
+`mixed_float16` Keras `compile` wraps the optimizer in a dynamic
+`LossScaleOptimizer`. `runtime.jit_compile` compiles the train step with XLA
+(`bench/train_step.py --jit_compile` measures it; XLA compiles once per
+distinct batch shape); `runtime.run_eagerly` runs it untraced.
 """
 
 from __future__ import annotations
@@ -28,6 +41,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -37,7 +51,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from a2d_tf import config as config_lib
 from a2d_tf.config import ExperimentConfig, TrainConfig
+from a2d_tf.models import student as student_lib
 from a2d_tf.models.reader import RMRReader, build_reader
 
 DevEvalFn = Callable[[keras.Model], Mapping[str, float]]
@@ -48,9 +64,15 @@ BEST_MODEL = "best.keras"
 BACKUP_DIR = "backup"
 TENSORBOARD_DIR = "tensorboard"
 
+# What `train` optimizes: span cross entropy (teachers, baselines), or the
+# A2D objective on materialized knowledge (the student).
+CE = "ce"
+A2D = "a2d"
+OBJECTIVES = (CE, A2D)
+
 
 def make_strategy(distribution: str) -> tf.distribute.Strategy:
-  """The `tf.distribute` strategy named by `TrainConfig.distribution`.
+  """The `tf.distribute` strategy named by `RuntimeConfig.distribution`.
 
   - `default`: the default strategy (one device, no replicas).
   - `mirrored`: `MirroredStrategy` over every local GPU (the CPU when there
@@ -74,7 +96,7 @@ def make_strategy(distribution: str) -> tf.distribute.Strategy:
   update is exact; the student's per-term metrics are exact.
 
   Args:
-    distribution: "default", "mirrored", "multi_worker" or "tpu".
+    distribution: One of `config.DISTRIBUTIONS`.
 
   Returns:
     The strategy; build and compile models inside its `scope()`.
@@ -99,8 +121,8 @@ def make_strategy(distribution: str) -> tf.distribute.Strategy:
     strategy = _tpu_strategy()
   else:
     raise ValueError(
-      "distribution must be one of 'default', 'mirrored', 'multi_worker', "
-      f"'tpu', received: distribution={distribution!r}"
+      f"distribution must be one of {config_lib.DISTRIBUTIONS}, received: "
+      f"distribution={distribution!r}"
     )
   logging.info(
     "%s strategy with %d replicas in sync.",
@@ -156,17 +178,75 @@ def make_optimizer(train: TrainConfig) -> keras.optimizers.Optimizer:
   )
 
 
-def compile_reader(
-  model: RMRReader, train: TrainConfig, run_eagerly: bool = False
-) -> RMRReader:
-  """Compiles `model` for plain CE training (the loss is `compute_loss`)."""
+def compile_model(model: keras.Model, config: ExperimentConfig) -> keras.Model:
+  """Compiles `model` with the optimizer of `config.train` and the runtime.
+
+  The loss is the model's own (`compute_loss` of the reader, `train_step`
+  of the student). `runtime.run_eagerly` wins over `runtime.jit_compile`.
+  """
+  runtime = config.runtime
   model.compile(
-    optimizer=make_optimizer(train),
-    jit_compile=False if run_eagerly else train.jit_compile,
-    steps_per_execution=train.steps_per_execution,
-    run_eagerly=run_eagerly,
+    optimizer=make_optimizer(config.train),
+    jit_compile=runtime.jit_compile and not runtime.run_eagerly,
+    steps_per_execution=runtime.steps_per_execution,
+    run_eagerly=runtime.run_eagerly,
   )
   return model
+
+
+def build_model(
+  objective: str,
+  config: ExperimentConfig,
+  word_vocab_size: int,
+  char_vocab_size: int,
+  embedding_matrix: np.ndarray | None = None,
+  name: str | None = None,
+) -> keras.Model:
+  """The compiled model `objective` trains, in the current strategy scope.
+
+  Args:
+    objective: `CE` (an `RMRReader`) or `A2D` (an `A2DStudent` wrapping one).
+    config: The experiment config (`model`, `train`, `distill`, `runtime`).
+    word_vocab_size: Word ids.
+    char_vocab_size: Character ids.
+    embedding_matrix: Optional frozen pretrained word vectors.
+    name: Reader name (`CE` only; default "rmr_reader").
+
+  Returns:
+    The compiled model, in `runtime.mixed_precision`'s dtype policy and
+    without cuDNN kernels under XLA (where they do not compile).
+  """
+  _check_objective(objective)
+  reader_kwargs = {
+    "use_cudnn": False if config.runtime.jit_compile else "auto",
+    "dtype": config.runtime.mixed_precision or None,
+  }
+  if objective == CE:
+    model = build_reader(
+      config.model,
+      word_vocab_size,
+      char_vocab_size,
+      embedding_matrix=embedding_matrix,
+      name=name or "rmr_reader",
+      **reader_kwargs,
+    )
+  else:
+    model = student_lib.build_student(
+      config,
+      word_vocab_size,
+      char_vocab_size,
+      embedding_matrix,
+      **reader_kwargs,
+    )
+  return compile_model(model, config)
+
+
+def _check_objective(objective: str) -> None:
+  if objective not in OBJECTIVES:
+    raise ValueError(
+      f"objective must be one of {OBJECTIVES}, received: objective="
+      f"{objective!r}"
+    )
 
 
 class DevEvaluation(keras.callbacks.Callback):
@@ -210,43 +290,43 @@ class DevEvaluation(keras.callbacks.Callback):
       self._writer = None
 
 
-class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
-  """`BackupAndRestore` whose files are replaced whole, never half-written.
+class BackupAndRestore(keras.callbacks.BackupAndRestore):
+  """Keras' `BackupAndRestore` with two backups and a fresh start.
 
-  Keras writes `latest.weights.h5` in place, so a run killed during that
-  write (seconds for a large model) leaves a file that cannot be opened
-  and the next run fails instead of resuming. Here the weights and the
-  epoch record are written to temporary names and renamed over the old
-  ones, weights first: a kill at any moment leaves the previous complete
-  backup (or none), and the re-run resumes from it.
+  `double_checkpoint=True`: before each epoch's backup Keras copies the
+  previous one aside, and a re-run that cannot read the latest weights
+  (a kill while they were written) restores the copy, one epoch earlier.
+  Keras has no copy to fall back to when the very first backup was cut
+  short, and would then fail on every re-run; this callback discards that
+  unreadable backup and starts from epoch 0 (a warning says so).
 
-  Uses the Keras 3.15 attribute names of the paths and counters.
+  Keras writes the epoch record after the weights: a kill between the two
+  leaves weights one epoch ahead of the record, and the re-run repeats that
+  epoch on them (one extra epoch of training). Not covered: a kill in the
+  instant Keras rewrites the few-byte epoch record itself, which can leave
+  it empty; delete `backup/` to start that step over.
+
+  Args:
+    backup_dir: Directory of the backup state; `train` uses
+      `<out_dir>/backup`, deleted after a clean finish.
   """
 
-  def _save_model(self):
-    tf.io.gfile.makedirs(self.backup_dir)
-    partial = os.path.join(self.backup_dir, "partial.weights.h5")
-    self.model.save_weights(filepath=partial, overwrite=True)
-    tf.io.gfile.rename(partial, self._weights_path, overwrite=True)
-    record = self._training_metadata_path + ".partial"
-    with tf.io.gfile.GFile(record, "w") as f:
-      f.write(
-        json.dumps(
-          {"epoch": self._current_epoch, "batch": self._last_batch_seen}
-        )
+  def __init__(self, backup_dir: str):
+    super().__init__(backup_dir, double_checkpoint=True)
+
+  def on_train_begin(self, logs=None):
+    try:
+      super().on_train_begin(logs)
+    except OSError as e:
+      if tf.io.gfile.glob(os.path.join(self.backup_dir, "*.bkp")):
+        raise  # Both backups unreadable: not a cut-short first write.
+      logging.warning(
+        "The first backup under %s is unreadable (%s): a run killed while "
+        "writing it; training starts over.",
+        self.backup_dir,
+        e,
       )
-    tf.io.gfile.rename(record, self._training_metadata_path, overwrite=True)
-
-
-def _dtype_policy(mixed_precision: str) -> str | None:
-  if mixed_precision in ("", None):
-    return None
-  if mixed_precision not in ("mixed_bfloat16", "mixed_float16"):
-    raise ValueError(
-      "mixed_precision must be '', 'mixed_bfloat16' or 'mixed_float16', "
-      f"received: mixed_precision={mixed_precision!r}"
-    )
-  return mixed_precision
+      shutil.rmtree(self.backup_dir)
 
 
 def _prepare(
@@ -257,7 +337,7 @@ def _prepare(
 ) -> None:
   """Seeds everything, turns on op determinism, writes `config.json`."""
   if deterministic is None:
-    deterministic = not config.train.jit_compile
+    deterministic = not config.runtime.jit_compile
   keras.utils.set_random_seed(seed)
   if deterministic:
     tf.config.experimental.enable_op_determinism()
@@ -277,54 +357,32 @@ def progress_verbosity(stream: Any = None) -> int:
   return 1 if callable(isatty) and isatty() else 2
 
 
-def _build_in_scope(
+def _callbacks(
+  out_dir: str,
   config: ExperimentConfig,
-  out_dir: str,
-  seed: int,
-  deterministic: bool | None,
-  build: Callable[[Any, bool | str], keras.Model],
-) -> keras.Model:
-  """Seeds, writes `config.json`, and builds a compiled model in scope.
-
-  The dtype policy is checked before anything is written; `build(policy,
-  use_cudnn)` runs inside the configured strategy's scope (cuDNN kernels
-  are off under XLA, where they do not compile).
-  """
-  train = config.train
-  policy = _dtype_policy(train.mixed_precision)
-  _prepare(config, out_dir, seed, deterministic)
-  strategy = make_strategy(train.distribution)
-  logging.info(
-    "global batch %d, %d per replica",
-    train.batch_size,
-    per_replica_batch_size(train.batch_size, strategy),
-  )
-  with strategy.scope():
-    return build(policy, False if train.jit_compile else "auto")
-
-
-def _fit(
-  model: keras.Model,
-  train: TrainConfig,
-  train_dataset: tf.data.Dataset,
+  objective: str,
   dev_dataset: tf.data.Dataset | None,
-  out_dir: str,
-  epochs: int,
   dev_eval_fn: DevEvalFn | None,
-  tensorboard_dir: str | None,
+  tensorboard_dir: str,
   callbacks: Sequence[keras.callbacks.Callback],
-) -> None:
-  """`model.fit` with resume, dev evaluation, best checkpoint, TensorBoard."""
-  tensorboard_dir = tensorboard_dir or os.path.join(out_dir, TENSORBOARD_DIR)
-  all_callbacks = [AtomicBackupAndRestore(os.path.join(out_dir, BACKUP_DIR))]
+) -> list[keras.callbacks.Callback]:
+  """Resume, dev evaluation, best checkpoint, TensorBoard, then the rest.
+
+  The best checkpoint monitors dev F1 when `dev_eval_fn` is given, else
+  `val_loss` on `dev_dataset`; DevEvaluation runs before it so its scalars
+  are in the epoch logs it reads.
+  """
+  chosen: list[keras.callbacks.Callback] = [
+    BackupAndRestore(os.path.join(out_dir, BACKUP_DIR))
+  ]
   monitor = None
   if dev_eval_fn is not None:
-    all_callbacks.append(DevEvaluation(dev_eval_fn, tensorboard_dir))
+    chosen.append(DevEvaluation(dev_eval_fn, tensorboard_dir))
     monitor, mode = "dev_f1", "max"
   elif dev_dataset is not None:
     monitor, mode = "val_loss", "min"
   if monitor is not None:
-    all_callbacks.append(
+    chosen.append(
       keras.callbacks.ModelCheckpoint(
         os.path.join(out_dir, BEST_MODEL),
         monitor=monitor,
@@ -332,12 +390,104 @@ def _fit(
         save_best_only=True,
       )
     )
-  all_callbacks.append(
+  chosen.append(
     keras.callbacks.TensorBoard(
-      tensorboard_dir, update_freq=max(1, train.steps_per_execution)
+      tensorboard_dir,
+      update_freq=max(1, config.runtime.steps_per_execution),
     )
   )
-  all_callbacks.extend(callbacks)
+  if objective == A2D:
+    chosen.extend(student_lib.student_callbacks(config.distill))
+  chosen.extend(callbacks)
+  return chosen
+
+
+def train(
+  config: ExperimentConfig,
+  objective: str,
+  word_vocab_size: int,
+  char_vocab_size: int,
+  train_dataset: tf.data.Dataset,
+  out_dir: str,
+  *,
+  dev_dataset: tf.data.Dataset | None = None,
+  dev_eval_fn: DevEvalFn | None = None,
+  seed: int | None = None,
+  epochs: int | None = None,
+  embedding_matrix: np.ndarray | None = None,
+  tensorboard_dir: str | None = None,
+  callbacks: Sequence[keras.callbacks.Callback] = (),
+  name: str | None = None,
+  deterministic: bool | None = None,
+) -> RMRReader:
+  """Trains a reader (`CE`) or the A2D student (`A2D`); saves the reader.
+
+  Writes under `out_dir`: `config.json` (the resolved config and seed),
+  `backup/` (BackupAndRestore state while the run is unfinished: rerunning
+  the same call after a kill resumes from the last finished epoch),
+  `tensorboard/` (train loss per step, epoch scalars, `dev/*` scalars),
+  `best.keras` (best epoch by dev F1 when `dev_eval_fn` is given, else by
+  `val_loss` when `dev_dataset` is given) and `model.keras` (the final
+  reader: the student's reader under `A2D`, the deployable model).
+
+  Under `A2D` the epoch logs (and TensorBoard) carry every loss term (`ce`,
+  `kd`, `ans`, `att`, `loss`, and `val_*` on `dev_dataset`); with
+  `distill.stagewise` the first `distill.warmup_epochs` epochs match
+  attention only and `epochs` answer epochs follow, so the answer phase
+  trains as long as joint training does.
+
+  Args:
+    config: The experiment config; checked with `config.check` before
+      anything is written.
+    objective: `CE` or `A2D`.
+    word_vocab_size: Word ids.
+    char_vocab_size: Character ids.
+    train_dataset: Batched dicts: the model inputs and `start` / `end`,
+      plus the knowledge keys under `A2D`
+      (`data.knowledge.make_knowledge_dataset`).
+    out_dir: Output directory (created).
+    dev_dataset: Optional batched dev dicts (same keys) for `val_*`.
+    dev_eval_fn: Optional `model -> {"exact_match", "f1", ...}` run after
+      every epoch (e.g. decoding + official SQuAD metrics).
+    seed: Random seed; default `config.train.seed`.
+    epochs: Epochs of (joint or answer-phase) training; default
+      `config.train.epochs`.
+    embedding_matrix: Optional frozen pretrained word vectors.
+    tensorboard_dir: TensorBoard directory; default `out_dir/tensorboard`.
+    callbacks: Extra Keras callbacks, run after the built-in ones.
+    name: Reader name under `CE` (default "rmr_reader").
+    deterministic: Enable TF op determinism; default `not
+      runtime.jit_compile` (see the module docstring).
+
+  Returns:
+    The trained reader (weights of the last epoch).
+
+  Raises:
+    ConfigError: When `config` cannot run (nothing is written).
+  """
+  config_lib.check(config)
+  _check_objective(objective)
+  seed = config.train.seed if seed is None else seed
+  epochs = config.train.epochs if epochs is None else epochs
+  if objective == A2D and config.distill.stagewise:
+    epochs += config.distill.warmup_epochs
+  tensorboard_dir = tensorboard_dir or os.path.join(out_dir, TENSORBOARD_DIR)
+  _prepare(config, out_dir, seed, deterministic)
+  strategy = make_strategy(config.runtime.distribution)
+  logging.info(
+    "global batch %d, %d per replica",
+    config.train.batch_size,
+    per_replica_batch_size(config.train.batch_size, strategy),
+  )
+  with strategy.scope():
+    model = build_model(
+      objective,
+      config,
+      word_vocab_size,
+      char_vocab_size,
+      embedding_matrix=embedding_matrix,
+      name=name,
+    )
   logging.info("training %s for %d epochs into %s", model.name, epochs, out_dir)
   with warnings.catch_warnings():
     # The input is finite and of unknown length (bucketing): Keras learns
@@ -349,178 +499,18 @@ def _fit(
       train_dataset,
       validation_data=dev_dataset,
       epochs=epochs,
-      callbacks=all_callbacks,
+      callbacks=_callbacks(
+        out_dir,
+        config,
+        objective,
+        dev_dataset,
+        dev_eval_fn,
+        tensorboard_dir,
+        callbacks,
+      ),
       shuffle=False,  # the input pipeline shuffles
       verbose=progress_verbosity(),
     )
-
-
-def train_reader(
-  config: ExperimentConfig,
-  word_vocab_size: int,
-  char_vocab_size: int,
-  train_dataset: tf.data.Dataset,
-  dev_dataset: tf.data.Dataset | None,
-  out_dir: str,
-  seed: int | None = None,
-  embedding_matrix: np.ndarray | None = None,
-  dev_eval_fn: DevEvalFn | None = None,
-  epochs: int | None = None,
-  tensorboard_dir: str | None = None,
-  callbacks: Sequence[keras.callbacks.Callback] = (),
-  name: str = "rmr_reader",
-  run_eagerly: bool | None = None,
-  deterministic: bool | None = None,
-) -> RMRReader:
-  """Trains one RMR reader with span CE and saves it as `.keras`.
-
-  Writes under `out_dir`: `config.json` (the resolved config and seed),
-  `backup/` (BackupAndRestore state while the run is unfinished: rerunning
-  the same call after a kill resumes from the last finished epoch),
-  `tensorboard/` (train loss per step, epoch scalars, `dev/*` scalars),
-  `best.keras` (best epoch by dev F1 when `dev_eval_fn` is given, else by
-  `val_loss` when `dev_dataset` is given) and `model.keras` (final model).
-
-  Args:
-    config: The experiment config (`model` and `train` sections are used).
-    word_vocab_size: Word ids.
-    char_vocab_size: Character ids.
-    train_dataset: Batched dicts with the model inputs and `start` / `end`.
-    dev_dataset: Optional batched dev dicts (same keys) for `val_loss`.
-    out_dir: Output directory (created).
-    seed: Random seed; default `config.train.seed`.
-    embedding_matrix: Optional frozen pretrained word vectors.
-    dev_eval_fn: Optional `model -> {"exact_match", "f1", ...}` run after
-      every epoch (e.g. decoding + official SQuAD metrics on dev).
-    epochs: Epochs; default `config.train.epochs`.
-    tensorboard_dir: TensorBoard directory; default `out_dir/tensorboard`.
-    callbacks: Extra Keras callbacks, run after the built-in ones.
-    name: Model name.
-    run_eagerly: Run train steps eagerly (debugging, and tests of tiny
-      models, where tracing the step costs far more than running it);
-      default `train.run_eagerly`.
-    deterministic: Enable TF op determinism; default `not
-      train.jit_compile` (see the module docstring).
-
-  Returns:
-    The trained model (weights of the last epoch).
-  """
-  train = config.train
-  seed = train.seed if seed is None else seed
-  epochs = train.epochs if epochs is None else epochs
-  run_eagerly = train.run_eagerly if run_eagerly is None else run_eagerly
-
-  def build(policy, use_cudnn):
-    model = build_reader(
-      config.model,
-      word_vocab_size,
-      char_vocab_size,
-      embedding_matrix=embedding_matrix,
-      use_cudnn=use_cudnn,
-      dtype=policy,
-      name=name,
-    )
-    compile_reader(model, train, run_eagerly=run_eagerly)
-    return model
-
-  model = _build_in_scope(config, out_dir, seed, deterministic, build)
-  _fit(
-    model,
-    train,
-    train_dataset,
-    dev_dataset,
-    out_dir,
-    epochs,
-    dev_eval_fn,
-    tensorboard_dir,
-    callbacks,
-  )
-  model.save(os.path.join(out_dir, FINAL_MODEL))
-  return model
-
-
-def train_student(
-  config: ExperimentConfig,
-  word_vocab_size: int,
-  char_vocab_size: int,
-  train_dataset: tf.data.Dataset,
-  dev_dataset: tf.data.Dataset | None,
-  out_dir: str,
-  seed: int | None = None,
-  embedding_matrix: np.ndarray | None = None,
-  dev_eval_fn: DevEvalFn | None = None,
-  epochs: int | None = None,
-  tensorboard_dir: str | None = None,
-  callbacks: Sequence[keras.callbacks.Callback] = (),
-  run_eagerly: bool | None = None,
-  deterministic: bool | None = None,
-) -> RMRReader:
-  """Trains the A2D student on materialized knowledge; saves its reader.
-
-  Same outputs, resume and logging as `train_reader`; the epoch logs (and
-  TensorBoard) carry every loss term (`ce`, `kd`, `ans`, `att`, `loss`, and
-  `val_*` on `dev_dataset`). With `distill.stagewise`, the first
-  `distill.warmup_epochs` epochs match attention only and `epochs` answer
-  epochs follow, so the answer phase trains as long as joint training does.
-
-  Args:
-    config: The experiment config (`model`, `train`, `distill`).
-    word_vocab_size: Word ids.
-    char_vocab_size: Character ids.
-    train_dataset: Knowledge batches (`knowledge.make_knowledge_dataset`).
-    dev_dataset: Optional dev knowledge batches for the `val_*` terms.
-    out_dir: Output directory (created); `model.keras` is the student's
-      reader, the deployable model.
-    seed: Random seed; default `config.train.seed`.
-    embedding_matrix: Optional frozen pretrained word vectors.
-    dev_eval_fn: Optional `model -> {"exact_match", "f1"}` per epoch.
-    epochs: Epochs of (joint or answer-phase) training; default
-      `config.train.epochs`.
-    tensorboard_dir: TensorBoard directory; default `out_dir/tensorboard`.
-    callbacks: Extra Keras callbacks.
-    run_eagerly: Run train steps eagerly; default `train.run_eagerly`.
-    deterministic: Enable TF op determinism (default as `train_reader`).
-
-  Returns:
-    The student's trained reader.
-  """
-  from a2d_tf.models import student as student_lib
-
-  train = config.train
-  seed = train.seed if seed is None else seed
-  epochs = train.epochs if epochs is None else epochs
-  run_eagerly = train.run_eagerly if run_eagerly is None else run_eagerly
-  if config.distill.stagewise:
-    epochs += config.distill.warmup_epochs
-
-  def build(policy, use_cudnn):
-    student = student_lib.build_student(
-      config,
-      word_vocab_size,
-      char_vocab_size,
-      embedding_matrix,
-      use_cudnn=use_cudnn,
-      dtype=policy,
-    )
-    student.compile(
-      optimizer=make_optimizer(train),
-      jit_compile=False if run_eagerly else train.jit_compile,
-      steps_per_execution=train.steps_per_execution,
-      run_eagerly=run_eagerly,
-    )
-    return student
-
-  student = _build_in_scope(config, out_dir, seed, deterministic, build)
-  _fit(
-    student,
-    train,
-    train_dataset,
-    dev_dataset,
-    out_dir,
-    epochs,
-    dev_eval_fn,
-    tensorboard_dir,
-    [*student_lib.student_callbacks(config.distill), *callbacks],
-  )
-  student.reader.save(os.path.join(out_dir, FINAL_MODEL))
-  return student.reader
+  reader = model.reader if objective == A2D else model
+  reader.save(os.path.join(out_dir, FINAL_MODEL))
+  return reader

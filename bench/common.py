@@ -18,13 +18,13 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from a2d_tf import knowledge
+from a2d_tf import config as config_lib
 from a2d_tf.config import ExperimentConfig
-from a2d_tf.data import features, synthetic
+from a2d_tf.data import features, knowledge, synthetic
 from a2d_tf.data import vocab as vocab_lib
 from a2d_tf.data.records import Record
 
-PRESETS = ["tiny", "small", "paper"]
+PRESETS = list(config_lib.PRESETS)
 
 
 @dataclasses.dataclass(frozen=True)

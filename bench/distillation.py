@@ -23,9 +23,9 @@ from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-_PRESET = flags.DEFINE_enum(
-  "preset", "small", ["tiny", "small", "paper"], "Config preset."
-)
+from a2d_tf.config import PRESETS  # noqa: E402
+
+_PRESET = flags.DEFINE_enum("preset", "small", list(PRESETS), "Config preset.")
 _NUM_TEACHERS = flags.DEFINE_integer("num_teachers", 3, "K.", lower_bound=1)
 _OVERRIDE = flags.DEFINE_multi_string(
   "override", [], "Config override section.field=value; repeatable."
@@ -42,9 +42,11 @@ def main(argv):
   from a2d_tf import kit, report
   from pipelines import pipeline
 
-  config = config_lib.get_config(
-    _PRESET.value,
-    [*_OVERRIDE.value, f"teacher.num_teachers={_NUM_TEACHERS.value}"],
+  config = config_lib.check(
+    config_lib.get_config(
+      _PRESET.value,
+      [*_OVERRIDE.value, f"teacher.num_teachers={_NUM_TEACHERS.value}"],
+    )
   )
   began = time.monotonic()
   results = kit.LocalDagRunner(_OUTPUT_DIR.value, log=print).run(

@@ -61,7 +61,9 @@ def main(argv: list[str]) -> None:
   from a2d_tf.data import dataset as dataset_lib
   from a2d_tf.models.reader import build_reader
 
-  config = config_lib.get_config(_PRESET.value, _OVERRIDE.value)
+  config = config_lib.check(
+    config_lib.get_config(_PRESET.value, _OVERRIDE.value)
+  )
   k = _K.value or config.teacher.num_teachers
   batch_size = _BATCH_SIZE.value or config.train.batch_size
 
@@ -80,7 +82,7 @@ def main(argv: list[str]) -> None:
       config.model,
       data.vocab.num_words,
       data.vocab.num_chars,
-      dtype=config.train.mixed_precision or None,
+      dtype=config.runtime.mixed_precision or None,
       name=f"reader_{seed}",
     )
 

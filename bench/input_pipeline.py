@@ -74,39 +74,31 @@ def main(argv: list[str]) -> None:
   import numpy as np
 
   from a2d_tf import config as config_lib
-  from a2d_tf import knowledge, training
+  from a2d_tf import training
   from a2d_tf.data import dataset as dataset_lib
-  from a2d_tf.models import student as student_lib
-  from a2d_tf.models.reader import build_reader
+  from a2d_tf.data import knowledge
 
   # The pipeline's batch count is unknown to Keras until it ends.
   warnings.filterwarnings("ignore", "Your input ran out of data")
-  config = config_lib.get_config(_PRESET.value, _OVERRIDE.value)
-  train = config.train
-  batch_size = _BATCH_SIZE.value or train.batch_size
-  model_kwargs = {
-    "use_cudnn": False if train.jit_compile else "auto",
-    "dtype": train.mixed_precision or None,
-  }
+  config = config_lib.check(
+    config_lib.get_config(_PRESET.value, _OVERRIDE.value)
+  )
+  batch_size = _BATCH_SIZE.value or config.train.batch_size
+  objective = training.A2D if _MODEL.value == "student" else training.CE
 
   with tempfile.TemporaryDirectory() as tmp:
     data = common.corpus_features(config, os.path.join(tmp, "features"))
     keras.utils.set_random_seed(_SEED.value)
-    if _MODEL.value == "student":
+    model = training.build_model(
+      objective, config, data.vocab.num_words, data.vocab.num_chars
+    )
+    if objective == training.A2D:
       pattern = common.write_random_knowledge(
         data.pattern,
         os.path.join(tmp, "knowledge"),
         config.model.aligner_hops,
         config.data.num_shards,
         _SEED.value,
-      )
-      model = student_lib.build_student(
-        config, data.vocab.num_words, data.vocab.num_chars, **model_kwargs
-      )
-      model.compile(
-        optimizer=training.make_optimizer(train),
-        jit_compile=train.jit_compile,
-        steps_per_execution=train.steps_per_execution,
       )
 
       def pipeline():
@@ -115,13 +107,6 @@ def main(argv: list[str]) -> None:
         ).take(_STEPS.value)
 
     else:
-      model = build_reader(
-        config.model,
-        data.vocab.num_words,
-        data.vocab.num_chars,
-        **model_kwargs,
-      )
-      training.compile_reader(model, train)
 
       def pipeline():
         return dataset_lib.make_dataset(
@@ -163,7 +148,7 @@ def main(argv: list[str]) -> None:
       examples=examples,
       batch_size=batch_size,
       mean_passage_len=float(np.mean(lengths)),
-      jit_compile=train.jit_compile,
+      jit_compile=config.runtime.jit_compile,
       memory_s=seconds["memory"],
       pipeline_s=seconds["pipeline"],
       pipeline_first_batch_s=startup,

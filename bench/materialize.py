@@ -3,7 +3,7 @@
   python -m bench.materialize --preset=small
   python -m bench.materialize --preset=paper --examples=64
 
-Runs `a2d_tf.knowledge.materialize_knowledge`, the Apache Beam pipeline of
+Runs `a2d_tf.materialize.materialize_knowledge`, the Apache Beam pipeline of
 the knowledge step (in-process FnApiRunner here), with K random-weight
 teachers saved as `.keras` files over the feature records of the first
 `--examples` training records of the synthetic corpus. The time is the
@@ -49,10 +49,13 @@ def main(argv: list[str]) -> None:
   import keras
 
   from a2d_tf import config as config_lib
-  from a2d_tf import knowledge
+  from a2d_tf import materialize
+  from a2d_tf.data import knowledge
   from a2d_tf.models.reader import build_reader
 
-  config = config_lib.get_config(_PRESET.value, _OVERRIDE.value)
+  config = config_lib.check(
+    config_lib.get_config(_PRESET.value, _OVERRIDE.value)
+  )
   k = _K.value or config.teacher.num_teachers
 
   with tempfile.TemporaryDirectory() as tmp:
@@ -71,7 +74,7 @@ def main(argv: list[str]) -> None:
       paths.append(os.path.join(tmp, f"teacher_{i}.keras"))
       teacher.save(paths[-1])
     began = time.perf_counter()
-    stats = knowledge.materialize_knowledge(
+    stats = materialize.materialize_knowledge(
       data.pattern,
       paths,
       os.path.join(tmp, "knowledge"),

@@ -29,9 +29,9 @@ import time
 import numpy as np
 from absl import app, flags
 
-_PRESET = flags.DEFINE_enum(
-  "preset", "small", ["tiny", "small", "paper"], "Config preset."
-)
+from a2d_tf.config import PRESETS
+
+_PRESET = flags.DEFINE_enum("preset", "small", list(PRESETS), "Config preset.")
 _OVERRIDE = flags.DEFINE_multi_string(
   "override", [], "Config override section.field=value; repeatable."
 )
@@ -101,7 +101,9 @@ def main(argv: list[str]) -> None:
   from a2d_tf import config as config_lib
   from a2d_tf.data import synthetic, tokenization
 
-  config = config_lib.get_config(_PRESET.value, _OVERRIDE.value)
+  config = config_lib.check(
+    config_lib.get_config(_PRESET.value, _OVERRIDE.value)
+  )
   with tempfile.TemporaryDirectory() as tmp:
     num_params = None
     path = _SAVED_MODEL.value

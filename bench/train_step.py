@@ -12,8 +12,9 @@ the reader's forward and backward pass. This measures that overhead.
 `--steps` training batches of the synthetic corpus (the real input
 function: shuffled, bucketed by passage length) get random knowledge of the
 right shapes and are held in memory, so no input cost is timed. A
-random-weight reader (`compile_reader`, the teacher's CE step) and an
-`A2DStudent` of the same size train on them with `train_on_batch` (the
+random-weight reader (`training.build_model(training.CE, ...)`, the
+teacher's CE step) and an `A2DStudent` of the same size
+(`training.A2D`) train on them with `train_on_batch` (the
 compiled Keras train step): one untimed pass each (tracing; under XLA,
 compiling every batch shape), then `--repeats` passes in which the two
 step on each batch back to back; per batch each keeps its fastest step.
@@ -48,7 +49,9 @@ _BATCH_SIZE = flags.DEFINE_integer(
   "batch_size", 0, "Examples per batch; 0 takes train.batch_size."
 )
 _JIT_COMPILE = flags.DEFINE_boolean(
-  "jit_compile", None, "Compile the steps with XLA; default train.jit_compile."
+  "jit_compile",
+  None,
+  "Compile the steps with XLA; default runtime.jit_compile.",
 )
 _SEED = flags.DEFINE_integer("seed", 1, "Data order and weight seed.")
 
@@ -85,16 +88,18 @@ def main(argv: list[str]) -> None:
   from a2d_tf import config as config_lib
   from a2d_tf import training
   from a2d_tf.data import dataset as dataset_lib
-  from a2d_tf.models import student as student_lib
-  from a2d_tf.models.reader import build_reader, count_params
+  from a2d_tf.models.reader import count_params
 
-  config = config_lib.get_config(_PRESET.value, _OVERRIDE.value)
-  jit = config.train.jit_compile
+  config = config_lib.check(
+    config_lib.get_config(_PRESET.value, _OVERRIDE.value)
+  )
   if _JIT_COMPILE.value is not None:
-    jit = _JIT_COMPILE.value
-  train = dataclasses.replace(config.train, jit_compile=jit)
-  config = dataclasses.replace(config, train=train)
-  batch_size = _BATCH_SIZE.value or train.batch_size
+    runtime = dataclasses.replace(
+      config.runtime, jit_compile=_JIT_COMPILE.value
+    )
+    config = dataclasses.replace(config, runtime=runtime)
+  runtime = config.runtime
+  batch_size = _BATCH_SIZE.value or config.train.batch_size
   rng = np.random.default_rng(_SEED.value)
 
   with tempfile.TemporaryDirectory() as tmp:
@@ -116,22 +121,12 @@ def main(argv: list[str]) -> None:
   batches = [{k: tf.constant(v) for k, v in b.items()} for b in batches]
   examples = sum(int(b["passage_len"].shape[0]) for b in batches)
 
-  model_kwargs = {
-    "use_cudnn": False if jit else "auto",
-    "dtype": train.mixed_precision or None,
-  }
   keras.utils.set_random_seed(_SEED.value)
-  reader = build_reader(
-    config.model, data.vocab.num_words, data.vocab.num_chars, **model_kwargs
-  )
-  training.compile_reader(reader, train)
-  student = student_lib.build_student(
-    config, data.vocab.num_words, data.vocab.num_chars, **model_kwargs
-  )
-  student.compile(
-    optimizer=training.make_optimizer(train),
-    jit_compile=jit,
-    steps_per_execution=train.steps_per_execution,
+  reader, student = (
+    training.build_model(
+      objective, config, data.vocab.num_words, data.vocab.num_chars
+    )
+    for objective in (training.CE, training.A2D)
   )
 
   params = count_params(reader)["trainable"]
@@ -151,8 +146,8 @@ def main(argv: list[str]) -> None:
       examples=examples,
       batch_size=batch_size,
       mean_passage_len=float(np.mean(lengths)),
-      jit_compile=jit,
-      mixed_precision=train.mixed_precision,
+      jit_compile=runtime.jit_compile,
+      mixed_precision=runtime.mixed_precision,
       trainable_params=params,
       ce_s=seconds["ce"],
       a2d_s=seconds["a2d"],

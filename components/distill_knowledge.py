@@ -1,8 +1,8 @@
 """distill_knowledge: materialize the teacher ensemble's knowledge (Beam)."""
 
-from a2d_tf import artifacts, kit
-from a2d_tf import knowledge as knowledge_lib
+from a2d_tf import artifacts, kit, materialize
 from a2d_tf.config import ExperimentConfig
+from a2d_tf.data import knowledge as knowledge_lib
 
 
 @kit.component(
@@ -26,7 +26,7 @@ def distill_knowledge(
   """Runs the K teachers over a split's features in an Apache Beam pipeline.
 
   Writes the original features plus the ensemble's soft span distributions,
-  mean attention and confusing span per example (`knowledge.KNOWLEDGE_SPEC`).
+  mean attention and confusing span per example (`data.knowledge`).
   """
   cfg = ExperimentConfig.from_dict(config)
   # Beam workers read the gold answers from a file beside the knowledge,
@@ -37,7 +37,7 @@ def distill_knowledge(
     ),
     knowledge.path(knowledge_lib.GOLD_FILE),
   )
-  stats = knowledge_lib.materialize_knowledge(
+  stats = materialize.materialize_knowledge(
     artifacts.feature_pattern(features, split),
     [artifacts.model_path(t) for t in teachers],
     knowledge.uri,

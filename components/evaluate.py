@@ -88,7 +88,9 @@ def evaluate(
       "student": reader_lib.count_params(student_model)["trainable"],
     },
     "inference": timing,
-    "config": cfg.to_dict(),
+    # What the scores were computed with; how the runs executed (the
+    # runtime section) is in no cache key, so a cached report cannot say.
+    "config": {k: v for k, v in cfg.to_dict().items() if k != "runtime"},
   }
   with open(evaluation.path("report.json"), "w", encoding="utf-8") as f:
     json.dump(result, f, indent=2, sort_keys=True)

@@ -1,8 +1,8 @@
 """train_student: one reader trained on the materialized teacher knowledge."""
 
-from a2d_tf import artifacts, kit, training
-from a2d_tf import knowledge as knowledge_lib
+from a2d_tf import kit, model_artifacts, training
 from a2d_tf.config import ExperimentConfig
+from a2d_tf.data import knowledge as knowledge_lib
 
 
 @kit.component(
@@ -14,7 +14,7 @@ from a2d_tf.config import ExperimentConfig
     "dev_knowledge": "Knowledge",
   },
   outputs={"model": "Model"},
-  runtime_params=("tensorboard_dir",),
+  runtime_params=("runtime", "tensorboard_dir"),
 )
 def train_student(
   examples: kit.Artifact,
@@ -24,41 +24,36 @@ def train_student(
   dev_knowledge: kit.Artifact,
   model: kit.OutputArtifact,
   config: dict,
+  runtime: dict,
   seed: int,
   tensorboard_dir: str,
 ):
   """Trains the A2D student; never loads a teacher.
 
   Every loss term is a TensorBoard scalar; dev EM/F1 is logged per epoch
-  and the loss terms on the dev knowledge as `val_*`.
+  and the loss terms on the dev knowledge as `val_*`. Resumes after a kill
+  as `train_teacher` does.
   """
-  cfg = ExperimentConfig.from_dict(config)
-  vocabulary, matrix = artifacts.load_vocab(vocab)
-  batch = cfg.train.batch_size
-  train_ds = knowledge_lib.make_knowledge_dataset(
-    knowledge_lib.knowledge_pattern(knowledge.uri),
+  cfg = ExperimentConfig.from_dict({**config, "runtime": runtime})
+
+  def batches(artifact: kit.Artifact, training_input: bool):
+    return knowledge_lib.make_knowledge_dataset(
+      knowledge_lib.knowledge_pattern(artifact.uri),
+      cfg,
+      cfg.train.batch_size,
+      training=training_input,
+      seed=seed if training_input else None,
+    )
+
+  model_artifacts.train_model(
+    model,
+    training.A2D,
     cfg,
-    batch,
-    training=True,
-    seed=seed,
+    examples,
+    vocab,
+    features,
+    batches(knowledge, True),
+    seed,
+    tensorboard_dir,
+    dev_dataset=batches(dev_knowledge, False),
   )
-  val_ds = knowledge_lib.make_knowledge_dataset(
-    knowledge_lib.knowledge_pattern(dev_knowledge.uri),
-    cfg,
-    batch,
-    training=False,
-  )
-  eval_fn = artifacts.dev_eval_fn(examples, features, cfg)
-  reader = training.train_student(
-    cfg,
-    vocabulary.num_words,
-    vocabulary.num_chars,
-    train_ds,
-    val_ds,
-    model.uri,
-    seed=seed,
-    embedding_matrix=matrix,
-    dev_eval_fn=eval_fn,
-    tensorboard_dir=tensorboard_dir or None,
-  )
-  artifacts.finish_model(model, seed, eval_fn, reader)

@@ -1,6 +1,6 @@
 """train_teacher: one member of the teacher ensemble (plain CE training)."""
 
-from a2d_tf import artifacts, kit, training
+from a2d_tf import artifacts, kit, model_artifacts, training
 from a2d_tf.config import ExperimentConfig
 from a2d_tf.data import dataset as dataset_lib
 
@@ -12,7 +12,7 @@ from a2d_tf.data import dataset as dataset_lib
     "features": "Features",
   },
   outputs={"model": "Model"},
-  runtime_params=("tensorboard_dir",),
+  runtime_params=("runtime", "tensorboard_dir"),
 )
 def train_teacher(
   examples: kit.Artifact,
@@ -20,6 +20,7 @@ def train_teacher(
   features: kit.Artifact,
   model: kit.OutputArtifact,
   config: dict,
+  runtime: dict,
   seed: int,
   tensorboard_dir: str,
 ):
@@ -27,10 +28,10 @@ def train_teacher(
 
   Keras' BackupAndRestore state lives in this step's work directory, which
   the runner keeps across runs, so re-running a killed pipeline continues
-  from the last finished epoch.
+  from the last finished epoch. `runtime` (the config's runtime section)
+  says how to execute, outside the cache key.
   """
-  cfg = ExperimentConfig.from_dict(config)
-  vocabulary, matrix = artifacts.load_vocab(vocab)
+  cfg = ExperimentConfig.from_dict({**config, "runtime": runtime})
   train_ds = dataset_lib.make_dataset(
     artifacts.feature_pattern(features, "train"),
     cfg.data,
@@ -38,18 +39,15 @@ def train_teacher(
     training=True,
     seed=seed,
   )
-  eval_fn = artifacts.dev_eval_fn(examples, features, cfg)
-  reader = training.train_reader(
+  model_artifacts.train_model(
+    model,
+    training.CE,
     cfg,
-    vocabulary.num_words,
-    vocabulary.num_chars,
+    examples,
+    vocab,
+    features,
     train_ds,
-    None,
-    model.uri,
-    seed=seed,
-    embedding_matrix=matrix,
-    dev_eval_fn=eval_fn,
-    tensorboard_dir=tensorboard_dir or None,
+    seed,
+    tensorboard_dir,
     name=f"teacher_{seed}",
   )
-  artifacts.finish_model(model, seed, eval_fn, reader)

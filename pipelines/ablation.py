@@ -69,6 +69,10 @@ def run(argv_extra: list[str]) -> int:
   inputs = cli.resolve(argv_extra)
   config = inputs.config
   variants = ablations.select_variants(_VARIANTS.value)
+  configs = {
+    v.name: config_lib.check(config_lib.apply_overrides(config, v.overrides))
+    for v in variants
+  }
 
   from a2d_tf import kit
   from pipelines import pipeline
@@ -89,7 +93,7 @@ def run(argv_extra: list[str]) -> int:
     full = variant.name == "full"
     board = os.path.join(output_dir, "tensorboard")
     pipe = pipeline.create_pipeline(
-      config_lib.apply_overrides(config, variant.overrides),
+      configs[variant.name],
       tensorboard_root=board
       if full
       else os.path.join(board, "ablation", variant.name),

@@ -5,8 +5,9 @@ and sizing flags. They are defined once here, so the three CLIs cannot drift
 apart and one process may import several runners (absl allows a flag name
 once per process). Each runner defines only its own extra flags.
 
-Nothing here imports TensorFlow or Beam: flags and files are checked before
-the heavy imports, so a mistyped path fails in a second.
+Nothing here imports TensorFlow or Beam: flags, config values (`config.check`)
+and files are checked before the heavy imports, so a mistyped path or value
+fails in a second.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from collections.abc import Callable
 
 from absl import flags
 from absl import logging as absl_logging
+
+from a2d_tf import config as config_lib
 
 OUTPUT_DIR = flags.DEFINE_string(
   "output_dir",
@@ -48,7 +51,7 @@ GLOVE_FILE = flags.DEFINE_string(
   "glove_file", "", "Optional GloVe-format word vectors (frozen when given)."
 )
 PRESET = flags.DEFINE_enum(
-  "preset", "small", ["tiny", "small", "paper"], "Config preset."
+  "preset", "small", list(config_lib.PRESETS), "Config preset."
 )
 OVERRIDE = flags.DEFINE_multi_string(
   "override", [], "Config override section.field=value; repeatable."
@@ -95,7 +98,7 @@ class RunInputs:
     data_files: Every data file by role ("train", "dev", eval names).
   """
 
-  config: object
+  config: config_lib.ExperimentConfig
   eval_files: dict[str, str]
   data_files: dict[str, str]
 
@@ -111,8 +114,8 @@ def resolve(argv_extra: list[str], check_files: bool = True) -> RunInputs:
   Raises:
     ValueError: On stray arguments, bad overrides or missing files (the
       message names the flag and the file).
+    config.ConfigError: On config values that cannot run, one line each.
   """
-  from a2d_tf import config as config_lib
   from a2d_tf.data import sources
 
   if argv_extra:
@@ -120,7 +123,7 @@ def resolve(argv_extra: list[str], check_files: bool = True) -> RunInputs:
   overrides = list(OVERRIDE.value)
   if NUM_TEACHERS.value is not None:
     overrides.append(f"teacher.num_teachers={NUM_TEACHERS.value}")
-  config = config_lib.get_config(PRESET.value, overrides)
+  config = config_lib.check(config_lib.get_config(PRESET.value, overrides))
   eval_files = sources.parse_eval_files(EVAL_FILE.value)
   data_files = {"train": TRAIN_FILE.value, "dev": DEV_FILE.value, **eval_files}
   if DATASET.value == "json" and not (TRAIN_FILE.value and DEV_FILE.value):
@@ -168,9 +171,16 @@ def prepare_output_dir(config) -> str:
 
 
 def main(run: Callable[[list[str]], int], argv: list[str]) -> int:
-  """Runs `run(argv[1:])`; expected failures end in one line on stderr."""
+  """Runs `run(argv[1:])`; expected failures end in one line on stderr.
+
+  Config values that cannot run end in one line per problem.
+  """
   try:
     return run(argv[1:])
+  except config_lib.ConfigError as e:
+    for problem in e.problems:
+      print(f"a2d: error: {problem}", file=sys.stderr)
+    return 1
   except KeyboardInterrupt:
     print(
       "a2d: interrupted; re-run the same command to resume.", file=sys.stderr

@@ -9,7 +9,9 @@ Each component's output is cached under `<output_dir>/artifacts/` by a
 fingerprint of its code, parameters and inputs: a re-run skips finished
 steps, and a killed run resumes (teacher training from its last epoch).
 The resolved config goes to `<output_dir>/config.json`, TensorBoard logs to
-`<output_dir>/tensorboard/`, the report to `<output_dir>/report.{json,md}`.
+`<output_dir>/tensorboard/`, the report to `<output_dir>/report.{json,md}`,
+and the pipeline's push step publishes the serving model to
+`<output_dir>/serving/<version>/`.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ def run(argv_extra: list[str]) -> int:
   pipe = pipeline.create_pipeline(
     config,
     tensorboard_root=os.path.join(output_dir, "tensorboard"),
+    push_destination=os.path.join(output_dir, "serving"),
     **cli.pipeline_kwargs(inputs),
   )
   began = time.monotonic()
@@ -56,7 +59,7 @@ def run(argv_extra: list[str]) -> int:
   evaluation = results["evaluate"]["evaluation"]
   for name in ("report.json", "report.md"):
     shutil.copyfile(evaluation.path(name), os.path.join(output_dir, name))
-  serving_dir = _publish_serving(results["export"]["serving"], output_dir)
+  serving_dir = results["push"]["pushed"].counts["destination"]
   with open(os.path.join(output_dir, "report.md")) as f:
     print(f.read(), flush=True)
   _log(
@@ -64,34 +67,6 @@ def run(argv_extra: list[str]) -> int:
     f"{os.path.join(output_dir, 'report.md')}; serving model: {serving_dir}"
   )
   return 0
-
-
-def _publish_serving(artifact, output_dir: str) -> str:
-  """Copies the export to `<output_dir>/serving/<version>/` for TF Serving.
-
-  An existing version folder from another run is replaced as a whole (by
-  rename), so a server watching the folder never sees half a model.
-  """
-  version = str(artifact.counts["version"])
-  target = os.path.join(output_dir, "serving", version)
-  marker = os.path.join(target, "a2d_fingerprint.txt")
-  if os.path.exists(marker):
-    with open(marker) as f:
-      if f.read().strip() == artifact.fingerprint:
-        return target
-  staging = os.path.join(output_dir, "serving", f".{version}.tmp")
-  shutil.rmtree(staging, ignore_errors=True)
-  shutil.copytree(artifact.path(version), staging)
-  with open(os.path.join(staging, "a2d_fingerprint.txt"), "w") as f:
-    f.write(artifact.fingerprint + "\n")
-  if os.path.exists(target):
-    _log(f"replacing {target} with the export of this run")
-    old = os.path.join(output_dir, "serving", f".{version}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    os.rename(target, old)
-    shutil.rmtree(old)
-  os.rename(staging, target)
-  return target
 
 
 def main(argv: list[str]) -> int:

@@ -1,14 +1,15 @@
 """The a2d pipeline: a pure factory that wires components together.
 
 example_gen -> transform -> train_teacher x K -> distill_knowledge (train and
-dev) -> train_student -> evaluate, export; optionally analyze (per-type F1 and
-the attention case study, after evaluate).
+dev) -> train_student -> evaluate, export -> push; optionally analyze
+(per-type F1 and the attention case study, after evaluate).
 
 Each step receives only the config sections (or fields) it reads, so a
 change re-runs just the steps that depend on it: a new tau re-runs the
 knowledge step and everything after it, a new loss weight or ablation switch
 only the student, its evaluation and export, and a larger K only trains the
-new teachers.
+new teachers. The `runtime` section (how training executes) reaches the
+train steps as a runtime parameter, outside every fingerprint.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from components.distill_knowledge import distill_knowledge
 from components.evaluate import evaluate
 from components.example_gen import example_gen
 from components.export import export
+from components.push import push
 from components.train_student import train_student
 from components.train_teacher import train_teacher
 from components.transform import transform
@@ -44,6 +46,7 @@ def create_pipeline(
   beam_pipeline_args: list[str] | None = None,
   timing_repeats: int = 3,
   with_export: bool = True,
+  push_destination: str = "",
   with_analysis: bool = False,
   case_id: str = "",
 ) -> kit.Pipeline:
@@ -66,6 +69,9 @@ def create_pipeline(
     timing_repeats: Passes over dev when timing ensemble vs student (0
       skips the timing).
     with_export: Include the serving export step.
+    push_destination: With the export, publish the serving model to
+      `<push_destination>/<version>/` in a push step ("" leaves it in the
+      export artifact, e.g. for Kubeflow, where it is a run output).
     with_analysis: Include the analyze step (F1 by question type of teacher
       vs student, and the attention case study, on dev).
     case_id: Question id of the case study ("" picks one).
@@ -74,9 +80,14 @@ def create_pipeline(
     The pipeline.
   """
   full = config.to_dict()
+  runtime = full.pop("runtime")
 
   def params(*sections: str, **partial: dict) -> dict:
-    """Only the config a step reads, so other changes keep its cache."""
+    """Only the config a step reads, so other changes keep its cache.
+
+    The runtime section is not among them: it goes to the train steps as
+    the runtime parameter `runtime`.
+    """
     chosen = {name: full[name] for name in sections}
     for name, fields in partial.items():
       chosen[name] = {field: full[name][field] for field in fields}
@@ -109,6 +120,7 @@ def create_pipeline(
       vocab=data.outputs["vocab"],
       features=data.outputs["features"],
       config=params("data", "model", "train"),
+      runtime=runtime,
       seed=config.train.seed + k,
       tensorboard_dir=board(f"teacher_{k}"),
     ).with_id(f"train_teacher_{k}")
@@ -135,6 +147,7 @@ def create_pipeline(
     knowledge=knowledge["train"].outputs["knowledge"],
     dev_knowledge=knowledge["dev"].outputs["knowledge"],
     config=params("data", "model", "train", "distill"),
+    runtime=runtime,
     seed=config.train.seed + config.teacher.num_teachers,
     tensorboard_dir=board("student"),
   )
@@ -154,6 +167,13 @@ def create_pipeline(
   nodes = [gen, data, *teachers, *knowledge.values(), student, report]
   if with_export:
     nodes.append(serving)
+    if push_destination:
+      nodes.append(
+        push(
+          serving=serving.outputs["serving"],
+          push_destination=push_destination,
+        )
+      )
   if with_analysis:
     nodes.append(
       analyze(

@@ -189,7 +189,7 @@ def test_cli_tiny_trains_students_from_the_same_teachers(tmp_path):
     "--override=train.epochs=1",
     # One batch per epoch and set, steps not traced: a faster test.
     "--override=train.batch_size=128",
-    "--override=train.run_eagerly=true",
+    "--override=runtime.run_eagerly=true",
     # Three of the five variants: the analyses (full), a loss switch and
     # the stage-wise phases; the plans of all five are checked above.
     "--variants=full,no_kd,stagewise",

@@ -7,17 +7,43 @@ import sys
 import pytest
 from absl import flags
 
+from a2d_tf import config as config_lib
 from pipelines import ablation, cli, kubeflow_runner, local_runner
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def test_three_runners_import_into_one_process():
-  # Each module was imported above; absl would have raised
-  # DuplicateFlagError if two of them defined the same flag.
-  assert local_runner.main and ablation.main and kubeflow_runner.main
-  assert flags.FLAGS["preset"] is flags.FLAGS["preset"]
-  assert "variants" in flags.FLAGS and "image" in flags.FLAGS
+def test_shared_flags_are_defined_once_for_the_three_runners():
+  # The three runners were imported into this process above (absl refuses
+  # a flag name defined twice): the shared flags belong to pipelines.cli,
+  # each runner defines only its own.
+  owner = flags.FLAGS.find_module_defining_flag
+  for name in ("preset", "override", "dataset", "num_teachers", "output_dir"):
+    assert owner(name) == "pipelines.cli", name
+  assert owner("variants") == "pipelines.ablation"
+  assert owner("image") == "pipelines.kubeflow_runner"
+  for runner in (local_runner, ablation, kubeflow_runner):
+    assert runner.main.__module__ == runner.__name__
+
+
+def test_preset_flag_offers_the_presets_of_the_config():
+  assert flags.FLAGS["preset"].parser.enum_values == list(config_lib.PRESETS)
+
+
+def test_config_problems_end_with_one_line_each(capsys):
+  def run(argv_extra):
+    config = config_lib.get_config(
+      "tiny",
+      ["runtime.distribution=horovod", "runtime.steps_per_execution=0"],
+    )
+    return config_lib.check(config) and 0
+
+  assert cli.main(run, ["prog"]) == 1
+  assert capsys.readouterr().err.splitlines() == [
+    "a2d: error: runtime.distribution='horovod': must be one of 'default', "
+    "'mirrored', 'multi_worker', 'tpu'",
+    "a2d: error: runtime.steps_per_execution=0: must be >= 1",
+  ]
 
 
 @pytest.fixture
@@ -94,6 +120,16 @@ def _cli(module, *args):
       "pipelines.kubeflow_runner",
       ["--image=a2d:1", "--override=nope.x=1"],
       "unknown section 'nope'",
+    ),
+    (
+      "pipelines.kubeflow_runner",
+      ["--image=a2d:1", "--override=train.run_eagerly=true"],
+      "use --override=runtime.run_eagerly=true",
+    ),
+    (
+      "pipelines.ablation",
+      ["--override=runtime.mixed_precision=fp8"],
+      "runtime.mixed_precision='fp8': must be one of",
     ),
   ],
 )

@@ -7,11 +7,14 @@ import pytest
 from a2d_tf import config as config_lib
 
 
-def test_presets_exist_and_round_trip_through_json():
-  for name in ("tiny", "small", "paper"):
+def test_presets_round_trip_through_json_and_can_run():
+  assert list(config_lib.PRESETS) == ["tiny", "small", "paper"]
+  for name in config_lib.PRESETS:
     cfg = config_lib.get_config(name)
     again = config_lib.ExperimentConfig.from_dict(json.loads(cfg.to_json()))
     assert again == cfg
+    assert config_lib.validate(cfg) == []
+    assert cfg.runtime == config_lib.RuntimeConfig()
 
 
 def test_paper_preset_follows_the_paper():
@@ -56,6 +59,75 @@ def test_overrides_parse_by_field_type():
 def test_bad_override_names_the_problem(override, message):
   with pytest.raises(ValueError, match=message):
     config_lib.get_config("tiny", [override])
+
+
+def test_runtime_fields_are_set_in_the_runtime_section():
+  cfg = config_lib.get_config(
+    "tiny",
+    [
+      "runtime.run_eagerly=true",
+      "runtime.jit_compile=true",
+      "runtime.steps_per_execution=4",
+      "runtime.mixed_precision=mixed_bfloat16",
+      "runtime.distribution=mirrored",
+    ],
+  )
+  assert cfg.runtime == config_lib.RuntimeConfig(
+    distribution="mirrored",
+    mixed_precision="mixed_bfloat16",
+    jit_compile=True,
+    steps_per_execution=4,
+    run_eagerly=True,
+  )
+  assert cfg.train == config_lib.get_config("tiny").train
+  assert "runtime" in cfg.to_dict()
+
+
+@pytest.mark.parametrize(
+  "field",
+  [
+    "distribution",
+    "mixed_precision",
+    "jit_compile",
+    "steps_per_execution",
+    "run_eagerly",
+  ],
+)
+def test_old_train_spelling_of_a_runtime_field_names_the_new_one(field):
+  with pytest.raises(ValueError) as raised:
+    config_lib.get_config("tiny", [f"train.{field}=1"])
+  message = str(raised.value)
+  assert "\n" not in message
+  assert f"runtime.{field}" in message
+  with pytest.raises(ValueError, match=f"runtime.{field}"):
+    config_lib.ExperimentConfig.from_dict({"train": {field: 1}})
+
+
+def test_validate_lists_every_problem_one_line_each():
+  cfg = config_lib.get_config(
+    "tiny",
+    [
+      "runtime.distribution=horovod",
+      "runtime.mixed_precision=float8",
+      "runtime.steps_per_execution=0",
+      "distill.temperature=0",
+    ],
+  )
+  problems = config_lib.validate(cfg)
+  assert problems == [
+    "distill.temperature=0.0: must be > 0",
+    "runtime.distribution='horovod': must be one of 'default', 'mirrored', "
+    "'multi_worker', 'tpu'",
+    "runtime.mixed_precision='float8': must be one of '', 'mixed_bfloat16', "
+    "'mixed_float16'",
+    "runtime.steps_per_execution=0: must be >= 1",
+  ]
+  with pytest.raises(config_lib.ConfigError) as raised:
+    config_lib.check(cfg)
+  assert raised.value.problems == tuple(problems)
+  assert str(raised.value).splitlines() == problems
+  good = config_lib.get_config("tiny")
+  assert config_lib.check(good) is good
 
 
 def test_unknown_preset_and_fields_are_errors():

@@ -245,21 +245,20 @@ def _dataset(batch):
 
 
 @pytest.mark.parametrize("policy", POLICIES)
-def test_train_reader_mixed_precision_flag_keeps_float32_outputs(
-  tmp_path, policy
-):
-  config = get_config("tiny", [f"train.mixed_precision={policy}"])
+def test_train_ce_mixed_precision_flag_keeps_float32_outputs(tmp_path, policy):
+  config = get_config(
+    "tiny", [f"runtime.mixed_precision={policy}", "runtime.run_eagerly=true"]
+  )
   batch = make_batch()
   keras.utils.set_random_seed(0)
-  model = training.train_reader(
+  model = training.train(
     config,
+    training.CE,
     WORD_VOCAB,
     CHAR_VOCAB,
     _dataset(batch),
-    None,
     str(tmp_path),
     epochs=1,
-    run_eagerly=True,
     deterministic=False,
   )
   compute = policy.removeprefix("mixed_")
@@ -277,12 +276,12 @@ def test_train_reader_mixed_precision_flag_keeps_float32_outputs(
 
 
 @pytest.mark.parametrize("policy", POLICIES)
-def test_train_student_mixed_precision_flag_keeps_float32_losses(
-  tmp_path, policy
-):
+def test_train_a2d_mixed_precision_flag_keeps_float32_losses(tmp_path, policy):
   from a2d_tf import losses
 
-  config = get_config("tiny", [f"train.mixed_precision={policy}"])
+  config = get_config(
+    "tiny", [f"runtime.mixed_precision={policy}", "runtime.run_eagerly=true"]
+  )
   batch = make_batch()
   rng = np.random.default_rng(1)
   size, lp, lq = batch["passage_ids"].shape[0], 7, 4
@@ -306,15 +305,14 @@ def test_train_student_mixed_precision_flag_keeps_float32_losses(
     "confusing_end": np.array([4, -1, 1, 2], np.int32),
   }
   keras.utils.set_random_seed(0)
-  reader = training.train_student(
+  reader = training.train(
     config,
+    training.A2D,
     WORD_VOCAB,
     CHAR_VOCAB,
     _dataset(knowledge),
-    None,
     str(tmp_path),
     epochs=1,
-    run_eagerly=True,
     deterministic=False,
   )
   assert reader.encoder.compute_dtype == policy.removeprefix("mixed_")

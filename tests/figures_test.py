@@ -68,8 +68,30 @@ def test_plot_question_types_writes_a_chart(tmp_path):
     assert (np.abs(rgb - color).sum(-1) < 30).sum() > 100, color
 
 
-def test_plot_case_study_writes_both_models(tmp_path):
-  path = figures.plot_case_study(_case(), str(tmp_path / "case.png"))
+def test_case_study_figure_draws_both_models(tmp_path):
+  case = _case(passage_len=12, hops=2)
+  figure = figures.case_study_figure(case, hop=0)
+  teacher_heat, teacher_probs, student_heat, student_probs = figure.axes[:4]
+  # Each model's heatmap is its own attention at the hop shown ...
+  for heat, attention in (
+    (teacher_heat, case.teacher_attention),
+    (student_heat, case.student_attention),
+  ):
+    (image,) = heat.get_images()
+    np.testing.assert_allclose(image.get_array(), attention[0])
+  assert not np.allclose(case.teacher_attention[0], case.student_attention[0])
+  assert teacher_heat.get_title().startswith("Teachers (mean of K=3)")
+  assert "'Ann Lee'" in teacher_heat.get_title()
+  assert student_heat.get_title().startswith("A2D student")
+  assert "'Ann Lee wrote'" in student_heat.get_title()
+  # ... beside its start (first bars) and end probabilities.
+  for probs, start, end in (
+    (teacher_probs, case.teacher_start_probs, case.teacher_end_probs),
+    (student_probs, case.student_start_probs, case.student_end_probs),
+  ):
+    widths = [bar.get_width() for bars in probs.containers for bar in bars]
+    np.testing.assert_allclose(widths, np.concatenate([start, end]))
+  path = figures.plot_case_study(case, str(tmp_path / "case.png"), hop=0)
   _check_png(path, 200, 400)
 
 

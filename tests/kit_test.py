@@ -2,10 +2,13 @@
 
 import json
 import os
+import pathlib
+import shutil
 
 import pytest
 
 from a2d_tf import kit
+from a2d_tf.kit import code
 
 CALLS = []
 
@@ -150,3 +153,137 @@ def test_runtime_params_do_not_change_the_fingerprint(tmp_path):
   assert CALLS == [("produce_logged", "a")]
   with pytest.raises(TypeError, match="no parameters"):
     kit.component(outputs={"x": "X"}, runtime_params=("nope",))(lambda x: None)
+
+
+def test_metadata_names_the_node_and_its_component(tmp_path):
+  first = produce(count=3).with_id("first")
+  results = kit.LocalDagRunner(str(tmp_path)).run(kit.Pipeline("p", [first]))
+  artifact = results["first"]["numbers"]
+  meta = json.loads(open(artifact.path(kit.METADATA_FILE)).read())
+  assert meta["producer"] == "first"
+  assert meta["component"] == "produce"
+  assert meta["code_version"] == produce.code_version
+  assert meta["fingerprint"] == artifact.fingerprint
+  assert artifact.uri == os.path.join(
+    str(tmp_path), "first", "numbers", artifact.fingerprint
+  )
+
+
+@kit.component(
+  inputs={"numbers": "Numbers"},
+  outputs={"receipt": "Receipt"},
+  always_run=True,
+)
+def publish_numbers(numbers: kit.Artifact, receipt: kit.OutputArtifact):
+  CALLS.append(("publish_numbers", numbers.fingerprint))
+  receipt.counts["published"] = numbers.fingerprint
+
+
+def test_always_run_component_runs_again_on_cached_inputs(tmp_path):
+  CALLS.clear()
+
+  def pipe():
+    gen = produce(count=2)
+    return kit.Pipeline(
+      "p", [gen, publish_numbers(numbers=gen.outputs["numbers"])]
+    )
+
+  kit.LocalDagRunner(str(tmp_path)).run(pipe())
+  runner = kit.LocalDagRunner(str(tmp_path))
+  results = runner.run(pipe())
+  assert runner.statuses == {"produce": "cached", "publish_numbers": "ran"}
+  fp = results["produce"]["numbers"].fingerprint
+  assert CALLS == [
+    ("produce", 2),
+    ("publish_numbers", fp),
+    ("publish_numbers", fp),
+  ]
+  # Re-published over its own earlier artifact, not beside it.
+  receipts = os.listdir(tmp_path / "publish_numbers" / "receipt")
+  assert receipts == [results["publish_numbers"]["receipt"].fingerprint]
+
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def _closure(module, root=ROOT):
+  path = root.joinpath(*module.split(".")).with_suffix(".py")
+  return code.closure(module, path, root)
+
+
+def test_code_version_is_the_static_import_closure():
+  teacher = _closure("components.train_teacher")
+  # Its own module, its package, and what it imports, transitively
+  # (`training` imports `models.reader`, which imports the layers).
+  for label in (
+    "components/train_teacher.py",
+    "components/__init__.py",
+    "a2d_tf/__init__.py",
+    "a2d_tf/training.py",
+    "a2d_tf/models/reader.py",
+    "a2d_tf/layers/__init__.py",
+    "a2d_tf/layers/fusion.py",
+  ):
+    assert label in teacher, label
+  for label in ("a2d_tf/figures.py", "a2d_tf/report.py", "a2d_tf/serving.py"):
+    assert label not in teacher, label
+  assert not [label for label in teacher if label.startswith("a2d_tf/kit/")]
+  assert "a2d_tf/figures.py" in _closure("components.analyze")
+  assert "a2d_tf/report.py" in _closure("components.evaluate")
+
+
+def _copy_tree(tmp_path):
+  root = tmp_path / "tree"
+  for package in code.PROJECT_PACKAGES:
+    shutil.copytree(
+      ROOT / package,
+      root / package,
+      ignore=shutil.ignore_patterns("__pycache__"),
+    )
+  return root
+
+
+def test_code_version_changes_only_with_the_closure(tmp_path):
+  root = _copy_tree(tmp_path)
+
+  def teacher_version():
+    return code.digest(_closure("components.train_teacher", root))
+
+  before = teacher_version()
+  # A copy of the same sources has the same version as the checkout.
+  assert before == code.digest(_closure("components.train_teacher"))
+  for name in ("figures.py", "report.py"):
+    with open(root / "a2d_tf" / name, "a") as f:
+      f.write("\n# edited\n")
+  assert teacher_version() == before
+  with open(root / "a2d_tf" / "layers" / "fusion.py", "a") as f:
+    f.write("\n# edited\n")
+  assert teacher_version() != before
+
+
+def test_closure_follows_relative_and_in_function_imports(tmp_path):
+  package = tmp_path / "a2d_tf"
+  (package / "sub").mkdir(parents=True)
+  (package / "__init__.py").write_text("")
+  (package / "sub" / "__init__.py").write_text("")
+  (package / "sub" / "main.py").write_text(
+    "import os\n"
+    "from . import near\n"
+    "def lazy():\n"
+    "  from ..far import thing\n"
+    "  from a2d_tf.kit import dsl\n"
+  )
+  (package / "sub" / "near.py").write_text("X = 1\n")
+  (package / "far.py").write_text("thing = 2\n")
+  # The kit runs steps; its own code is in no step's version.
+  (package / "kit").mkdir()
+  (package / "kit" / "__init__.py").write_text("")
+  (package / "kit" / "dsl.py").write_text("")
+  found = code.closure("a2d_tf.sub.main", package / "sub" / "main.py", tmp_path)
+  assert sorted(found) == [
+    "a2d_tf/__init__.py",
+    "a2d_tf/far.py",
+    "a2d_tf/sub/__init__.py",
+    "a2d_tf/sub/main.py",
+    "a2d_tf/sub/near.py",
+  ]

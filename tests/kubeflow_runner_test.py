@@ -1,11 +1,11 @@
-"""Tests of the Kubeflow Pipelines translation of the a2d pipeline.
+"""Tests of the kit's Kubeflow adapter and of `pipelines.kubeflow_runner`.
 
 The compile tests check the YAML's DAG against the kit pipeline's edges. Two
 tests run pipelines through kfp.local's SubprocessRunner, which launches
 every task as KFP's lightweight-component executor in a subprocess: a toy
 kit pipeline (seconds; list inputs, JSON parameters, the kit metadata and
 fingerprints, compared with `kit.LocalDagRunner`) and, marked slow, the real
-pipeline compiled on the `tiny` preset.
+pipeline compiled by the CLI on the `tiny` preset.
 """
 
 import json
@@ -18,7 +18,7 @@ import yaml
 
 from a2d_tf import config as config_lib
 from a2d_tf import kit
-from pipelines import kubeflow_runner
+from a2d_tf.kit import kubeflow
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IMAGE = "a2d-python:test"
@@ -103,7 +103,7 @@ def _tiny_pipeline(num_teachers: int) -> kit.Pipeline:
       "data.synthetic_train_size=20",
       "data.synthetic_dev_size=6",
       "train.batch_size=128",
-      "train.run_eagerly=true",
+      "runtime.run_eagerly=true",
     ],
   )
   return pipeline.create_pipeline(
@@ -156,11 +156,12 @@ def _check_dag(spec: dict, pipe: kit.Pipeline) -> None:
       for name, a in artifacts.items()
     }
     assert got == wired, node.id
-    parameters = task.get("inputs", {}).get("parameters", {})
-    assert {
-      k: json.loads(v["runtimeValue"]["constant"])
-      for k, v in parameters.items()
-    } == node.params, node.id
+    parameters = {
+      k: v["runtimeValue"]["constant"]
+      for k, v in task.get("inputs", {}).get("parameters", {}).items()
+    }
+    assert parameters.pop(kubeflow.NODE_ID) == node.id
+    assert {k: json.loads(v) for k, v in parameters.items()} == node.params
 
 
 def _use_repo_in_subprocesses(monkeypatch):
@@ -188,7 +189,7 @@ def _run_locally(yaml_path: str, pipeline_root: str) -> dict:
 def test_compile_toy_pipeline_wires_list_inputs_in_order(tmp_path):
   pipe = _toy_pipeline()
   path = str(tmp_path / "toy.yaml")
-  kubeflow_runner.compile_pipeline(pipe, IMAGE, path)
+  kubeflow.compile_pipeline(pipe, IMAGE, path)
   with open(path) as f:
     spec = yaml.safe_load(f)
   _check_dag(spec, pipe)
@@ -209,7 +210,7 @@ def test_compile_toy_pipeline_wires_list_inputs_in_order(tmp_path):
 def test_compile_tiny_pipeline_has_one_task_per_teacher(tmp_path):
   pipe = _tiny_pipeline(num_teachers=3)
   path = str(tmp_path / "a2d.yaml")
-  kubeflow_runner.compile_pipeline(pipe, IMAGE, path)
+  kubeflow.compile_pipeline(pipe, IMAGE, path)
   with open(path) as f:
     spec = yaml.safe_load(f)
   _check_dag(spec, pipe)
@@ -238,14 +239,33 @@ def test_compile_tiny_pipeline_has_one_task_per_teacher(tmp_path):
     assert node.component.code_version in source
 
 
+@kit.component(
+  inputs={"numbers": "Numbers"}, outputs={"note": "Note"}, always_run=True
+)
+def announce(numbers: kit.Artifact, note: kit.OutputArtifact):
+  """Records where the numbers are (an effect outside the artifact)."""
+  note.counts["numbers"] = numbers.uri
+
+
+def test_always_run_component_compiles_without_kfp_caching(tmp_path):
+  gen = produce(count=2, options={})
+  pipe = kit.Pipeline("p", [gen, announce(numbers=gen.outputs["numbers"])])
+  path = str(tmp_path / "p.yaml")
+  kubeflow.compile_pipeline(pipe, IMAGE, path)
+  with open(path) as f:
+    tasks = _tasks_by_node_id(yaml.safe_load(f))
+  assert tasks["produce"]["cachingOptions"] == {"enableCache": True}
+  assert not tasks["announce"]["cachingOptions"].get("enableCache")
+
+
 def test_entrypoint_rejects_another_code_version():
   with pytest.raises(RuntimeError, match="rebuild the image"):
-    kubeflow_runner.entrypoint(__name__, "fit", {}, "0" * 16)
+    kubeflow.entrypoint(__name__, "fit", {}, "0" * 16)
 
 
 def test_kfp_component_requires_list_sizes():
   with pytest.raises(ValueError, match="models"):
-    kubeflow_runner.kfp_component(combine, {}, IMAGE)
+    kubeflow.kfp_component(combine, {}, IMAGE)
 
 
 @LOCAL_RUN_WARNINGS
@@ -253,7 +273,7 @@ def test_local_run_toy_pipeline_matches_local_dag_runner(tmp_path, monkeypatch):
   _use_repo_in_subprocesses(monkeypatch)
   pipe = _toy_pipeline()
   path = str(tmp_path / "toy.yaml")
-  kubeflow_runner.compile_pipeline(pipe, IMAGE, path)
+  kubeflow.compile_pipeline(pipe, IMAGE, path)
   outputs = _run_locally(path, str(tmp_path / "kfp_root"))
   report = outputs["combine_report"]
   with open(os.path.join(report.path, "report.json")) as f:
@@ -271,10 +291,24 @@ def test_local_run_toy_pipeline_matches_local_dag_runner(tmp_path, monkeypatch):
   assert report.metadata["a2d_type"] == "Report"
 
   expected = kit.LocalDagRunner(str(tmp_path / "kit_root"), log=lambda _: None)
-  local_report = expected.run(_toy_pipeline())["combine"]["report"]
-  assert meta["fingerprint"] == local_report.fingerprint
+  local = expected.run(_toy_pipeline())
+  local_report = local["combine"]["report"]
   with open(local_report.path("report.json")) as f:
     assert json.load(f) == got
+  # One metadata writer: the same record on both runners, but for the
+  # directories the inputs were read from; the producer is the node id.
+  kfp_inputs = meta.pop("inputs")
+  local_meta = dict(local_report.metadata)
+  assert set(kfp_inputs) == set(local_meta.pop("inputs"))
+  assert meta == local_meta
+  fits = ("fit_3", "fit_1", "fit_2")
+  for uri, node_id in zip(kfp_inputs["models"], fits, strict=True):
+    with open(os.path.join(uri, kit.METADATA_FILE)) as f:
+      fit_meta = json.load(f)
+    assert fit_meta["producer"] == node_id
+    want = dict(local[node_id]["model"].metadata)
+    assert set(fit_meta.pop("inputs")) == set(want.pop("inputs"))
+    assert fit_meta == want
 
 
 def test_cli_without_image_fails_with_one_line():
@@ -310,7 +344,7 @@ def test_cli_compiles_then_local_run_writes_report(tmp_path, monkeypatch):
       "--override=data.synthetic_dev_size=6",
       # One batch per epoch and set, steps not traced: a faster test.
       "--override=train.batch_size=128",
-      "--override=train.run_eagerly=true",
+      "--override=runtime.run_eagerly=true",
       "--timing_repeats=1",
     ],
     cwd=ROOT,

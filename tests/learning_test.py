@@ -5,9 +5,9 @@ the `tiny` preset as `python -m pipelines.local_runner --preset=tiny` would,
 then compares the teacher's dev F1 with the corpus' type-matching baselines
 on the same dev split.
 
-Why the threshold: `synthetic.type_matching_baseline` knows every entity's
-type and the question's entities (or, with `anchors="words"`, every
-question word) but no relation, so a reader that learned only answer types
+Why the threshold: `synthetic_baseline.type_matching_baseline` knows every
+entity's type and the question's entities (or, with `anchors="words"`,
+every question word) but no relation, so a reader that learned only answer types
 and nearness to the question scores about as well as it. On the tiny dev
 split the two baselines score about 33 and 38 F1. The teacher must beat the
 stronger one by `MARGIN` F1 points (about 50 F1), half of the gap to what
@@ -21,7 +21,7 @@ import pytest
 
 from a2d_tf import artifacts, kit
 from a2d_tf import config as config_lib
-from a2d_tf.data import synthetic
+from a2d_tf.data import synthetic_baseline
 from a2d_tf.metrics import squad as squad_metrics
 from pipelines import pipeline
 
@@ -45,7 +45,7 @@ def test_tiny_teacher_beats_type_matching_baselines(tmp_path):
   squad_dev = artifacts.squad_data(examples, "dev")
   baselines = {
     anchors: squad_metrics.evaluate(
-      squad_dev, synthetic.type_matching_baseline(dev, anchors)
+      squad_dev, synthetic_baseline.type_matching_baseline(dev, anchors)
     )["f1"]
     for anchors in ("entities", "words")
   }

@@ -3,7 +3,9 @@
 One slow test drives the real CLI in subprocesses: it kills the run with
 SIGKILL while the second teacher trains, re-runs it (the first teacher is
 cached, the second resumes from its last finished epoch), checks every
-artifact and the report, and runs a third time to see everything cached.
+artifact and the report, and runs a third time, under another runtime
+setting, to see every step cached but the push, which finds the serving
+model already in place.
 """
 
 import glob
@@ -120,6 +122,9 @@ def test_killed_run_resumes_then_everything_is_cached(tmp_path):
       assert 0.0 <= result["exact_match"] <= result["f1"] <= 100.0
       assert result["worst_case"] == (name == "adversarial")
   assert report["parameters"]["student"] == report["parameters"]["teacher"]
+  # The report's config is what was computed with, not how it ran.
+  assert "runtime" not in report["config"]
+  assert report["config"]["train"]["epochs"] == 3
   timing = report["inference"]
   assert timing["k"] == 2
   assert timing["speedup"] == pytest.approx(
@@ -131,6 +136,7 @@ def test_killed_run_resumes_then_everything_is_cached(tmp_path):
     "top_k": 4,
   }
   assert (out / "serving" / "1" / "saved_model.pb").exists()
+  assert "push: done" in log and "pushed.status=published" in log
   for run in ("teacher_0", "teacher_1", "student"):
     assert glob.glob(
       str(out / "tensorboard" / run / "**" / "*tfevents*"), recursive=True
@@ -152,11 +158,17 @@ def test_killed_run_resumes_then_everything_is_cached(tmp_path):
   assert meta["counts"]["num_examples"] > 0
   assert not glob.glob(str(out / "artifacts" / "*" / ".work-*"))
 
-  third = _run([f"--output_dir={out}", *SMALL_RUN])
+  # How the run executes is no part of any cache key.
+  third = _run(
+    [f"--output_dir={out}", *SMALL_RUN, "--override=runtime.run_eagerly=true"]
+  )
   assert third.returncode == 0, third.stderr[-3000:]
   progress = [x for x in third.stdout.splitlines() if "] [" in x]
-  assert len(progress) == 9
-  assert all(": cached (" in line for line in progress)
+  steps = [line for line in progress if "] push: " not in line]
+  assert len(steps) == 9
+  assert all(": cached (" in line for line in steps)
+  pushes = [line for line in progress if "] push: " in line]
+  assert len(pushes) == 2 and "pushed.status=unchanged" in pushes[1]
 
 
 @pytest.mark.parametrize(
@@ -165,6 +177,8 @@ def test_killed_run_resumes_then_everything_is_cached(tmp_path):
     (["--preset=huge"], "a2d: error:"),
     (["--override=distill.temperature"], "expected section.field=value"),
     (["--override=nope.x=1"], "unknown section 'nope'"),
+    (["--override=train.jit_compile=true"], "runtime.jit_compile"),
+    (["--override=runtime.distribution=ps"], "runtime.distribution='ps'"),
     (["--eval_file=addsent"], "expects NAME=PATH"),
     (["--dataset=json"], "needs --train_file and --dev_file"),
     (

@@ -54,7 +54,9 @@ def test_wheel_carries_the_packages_and_pinned_requirements(tmp_path):
   assert {"a2d_tf", "components", "pipelines"} <= tops
   assert "tests" not in tops
   for module in (
-    "a2d_tf/knowledge.py",
+    "a2d_tf/materialize.py",
+    "a2d_tf/data/knowledge.py",
+    "a2d_tf/kit/kubeflow.py",
     "a2d_tf/data/squad.py",
     "components/distill_knowledge.py",
     "pipelines/local_runner.py",

@@ -1,8 +1,13 @@
 """Tests of the pipeline factory: wiring and what a change re-runs."""
 
+import pathlib
+
 from a2d_tf import config as config_lib
 from a2d_tf import kit
+from a2d_tf.kit import code
 from pipelines import pipeline
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 DOWNSTREAM_OF_KNOWLEDGE = {
   "distill_knowledge_train",
@@ -14,6 +19,7 @@ DOWNSTREAM_OF_KNOWLEDGE = {
 
 
 def _plan(overrides=(), **kwargs):
+  """Node id -> fingerprint of the tiny pipeline (two teachers)."""
   config = config_lib.get_config("tiny", list(overrides))
   return kit.plan(pipeline.create_pipeline(config, **kwargs))
 
@@ -110,3 +116,77 @@ def test_analysis_and_export_are_optional_steps():
   default = _plan()
   del default["export"]
   assert with_steps == default
+
+
+def test_runtime_overrides_rerun_nothing():
+  before = _plan()
+  overrides = [
+    "runtime.run_eagerly=true",
+    "runtime.jit_compile=true",
+    "runtime.steps_per_execution=4",
+    "runtime.mixed_precision=mixed_bfloat16",
+    "runtime.distribution=mirrored",
+  ]
+  assert _changed(before, _plan(overrides)) == set()
+  pipe = pipeline.create_pipeline(config_lib.get_config("tiny", overrides))
+  for node_id in ("train_teacher_0", "train_student"):
+    runtime = pipe.node(node_id).params["runtime"]
+    assert runtime["run_eagerly"] is True and runtime["jit_compile"] is True
+    assert "runtime" not in pipe.node(node_id).params["config"]
+
+
+def _plan_with_edit(monkeypatch, edited: str) -> dict:
+  """The plan as it would be after appending a comment to file `edited`."""
+  read_source = code.read_source
+
+  def read(path):
+    text = read_source(path)
+    if path.resolve() == (ROOT / edited).resolve():
+      text += "\n# edited\n"
+    return text
+
+  monkeypatch.setattr(code, "read_source", read)
+  try:
+    return _plan(with_analysis=True, push_destination="/serving")
+  finally:
+    monkeypatch.setattr(code, "read_source", read_source)
+
+
+def test_editing_figures_or_report_keeps_the_teachers(monkeypatch):
+  before = _plan(with_analysis=True, push_destination="/serving")
+  after = _plan_with_edit(monkeypatch, "a2d_tf/figures.py")
+  assert _changed(before, after) == {"analyze"}
+  after = _plan_with_edit(monkeypatch, "a2d_tf/report.py")
+  # The analysis reads the evaluation's predictions.
+  assert _changed(before, after) == {"evaluate", "analyze"}
+
+
+def test_editing_a_layer_retrains_every_model(monkeypatch):
+  before = _plan(with_analysis=True, push_destination="/serving")
+  after = _plan_with_edit(monkeypatch, "a2d_tf/layers/fusion.py")
+  assert _changed(before, after) == {
+    "train_teacher_0",
+    "train_teacher_1",
+    *DOWNSTREAM_OF_KNOWLEDGE,
+    "analyze",
+    "push",  # its input, the export, changed
+  }
+
+
+def test_push_publishes_the_export_when_given_a_destination():
+  config = config_lib.get_config("tiny")
+  pipe = pipeline.create_pipeline(config, push_destination="/srv/a2d")
+  assert [n.id for n in pipe.nodes][-2:] == ["export", "push"]
+  push = pipe.node("push")
+  assert push.inputs["serving"].node_id == "export"
+  assert push.params == {"push_destination": "/srv/a2d"}
+  assert push.component.always_run
+  with_push = kit.plan(pipe)
+  del with_push["push"]
+  assert with_push == _plan()
+  # No destination (Kubeflow) or no export (ablations): no push step.
+  assert "push" not in [n.id for n in pipeline.create_pipeline(config).nodes]
+  no_export = pipeline.create_pipeline(
+    config, with_export=False, push_destination="/srv/a2d"
+  )
+  assert "push" not in [n.id for n in no_export.nodes]

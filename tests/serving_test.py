@@ -110,15 +110,14 @@ def trained(tmp_path_factory):
     training=True,
     seed=1,
   )
-  reader = training.train_reader(
-    CONFIG,
+  reader = training.train(
+    get_config("tiny", ["runtime.run_eagerly=true"]),
+    training.CE,
     vocab.num_words,
     vocab.num_chars,
     train_ds,
-    None,
     str(root / "train"),
     epochs=1,
-    run_eagerly=True,
   )
   return reader, vocab, corpus["dev"], root
 

@@ -11,19 +11,27 @@ import pytest
 import tensorflow as tf
 
 from a2d_tf import training
-from a2d_tf.config import get_config
+from a2d_tf.config import ConfigError, get_config
 from a2d_tf.data import dataset, features, synthetic, vocab
+from a2d_tf.models import student as student_lib
+from a2d_tf.models.reader import RMRReader
 
 WORDS, CHARS = 30, 12
 
 
-def _config(**train):
+def _config(run_eagerly=True, runtime=None, **train):
+  """A small reader; eager steps unless asked (tracing costs more here)."""
   config = get_config("tiny")
   model = dataclasses.replace(
     config.model, word_dim=6, char_dim=4, char_hidden=3, hidden=4
   )
   return dataclasses.replace(
-    config, model=model, train=dataclasses.replace(config.train, **train)
+    config,
+    model=model,
+    train=dataclasses.replace(config.train, **train),
+    runtime=dataclasses.replace(
+      config.runtime, run_eagerly=run_eagerly, **(runtime or {})
+    ),
   )
 
 
@@ -45,14 +53,13 @@ def _random_dataset(num=8, batch=4, seed=0):
   return tf.data.Dataset.from_tensor_slices(x).batch(batch)
 
 
-def _train(out_dir, config=None, **kwargs):
-  kwargs.setdefault("run_eagerly", True)
-  return training.train_reader(
+def _train(out_dir, config=None, objective=training.CE, **kwargs):
+  return training.train(
     config or _config(),
+    objective,
     WORDS,
     CHARS,
     _random_dataset(),
-    kwargs.pop("dev_dataset", None),
     str(out_dir),
     **kwargs,
   )
@@ -87,7 +94,7 @@ def _scalar_tags(log_dir):
   return tags
 
 
-def test_train_reader_writes_models_config_and_dev_scalars(tmp_path):
+def test_train_ce_writes_models_config_and_dev_scalars(tmp_path):
   calls = []
 
   def dev_eval_fn(model):
@@ -119,7 +126,7 @@ def test_train_reader_writes_models_config_and_dev_scalars(tmp_path):
   assert {"dev/f1", "dev/exact_match", "epoch_loss", "batch_loss"} <= tags
 
 
-def test_train_reader_resumes_from_backup_after_a_kill(tmp_path):
+def test_train_ce_resumes_from_backup_after_a_kill(tmp_path):
   with pytest.raises(RuntimeError, match="preemption"):
     _train(tmp_path, epochs=3, callbacks=[_KillAtEpoch(2)])
   assert (tmp_path / "backup").exists()
@@ -131,17 +138,18 @@ def test_train_reader_resumes_from_backup_after_a_kill(tmp_path):
   assert (tmp_path / "model.keras").exists()
 
 
-def test_train_reader_same_seed_reproduces_weights(tmp_path):
+def test_train_ce_same_seed_reproduces_weights(tmp_path):
   # Compiled steps (as in real runs); one hop each keeps tracing short.
   config = _config()
   config = dataclasses.replace(
     config,
     model=dataclasses.replace(config.model, aligner_hops=1, pointer_hops=1),
   )
+  config = dataclasses.replace(
+    config, runtime=dataclasses.replace(config.runtime, run_eagerly=False)
+  )
   runs = {
-    name: _train(
-      tmp_path / name, config, seed=seed, epochs=1, run_eagerly=False
-    )
+    name: _train(tmp_path / name, config, seed=seed, epochs=1)
     for name, seed in (("first", 5), ("second", 5), ("other", 6))
   }
   first, second, other = runs["first"], runs["second"], runs["other"]
@@ -153,7 +161,7 @@ def test_train_reader_same_seed_reproduces_weights(tmp_path):
   )
 
 
-def test_train_reader_learns_synthetic_corpus_through_data_pipeline(
+def test_train_ce_learns_synthetic_corpus_through_data_pipeline(
   tmp_path,
 ):
   # One hop each: graph mode, where tracing costs more than the steps.
@@ -172,12 +180,12 @@ def test_train_reader_learns_synthetic_corpus_through_data_pipeline(
     training=True,
     seed=1,
   )
-  model = training.train_reader(
+  model = training.train(
     config,
+    training.CE,
     words.num_words,
     words.num_chars,
     train_data,
-    None,
     str(tmp_path / "run"),
     epochs=8,
   )
@@ -189,8 +197,10 @@ def test_make_strategy_and_precision_reject_unknown_names(tmp_path):
   assert training.make_strategy("default") is tf.distribute.get_strategy()
   with pytest.raises(ValueError, match="distribution="):
     training.make_strategy("horovod")
-  with pytest.raises(ValueError, match="mixed_precision="):
-    _train(tmp_path, config=_config(mixed_precision="float8"))
+  with pytest.raises(ConfigError, match="runtime.mixed_precision='float8'"):
+    _train(tmp_path, config=_config(runtime={"mixed_precision": "float8"}))
+  with pytest.raises(ValueError, match="objective="):
+    _train(tmp_path, objective="kd")
   assert not os.listdir(tmp_path)  # rejected before writing anything
 
 
@@ -217,45 +227,133 @@ def test_progress_verbosity_bars_only_at_a_terminal():
   assert training.progress_verbosity(object()) == 2  # no isatty at all
 
 
-def test_train_run_eagerly_comes_from_the_config(tmp_path):
-  eager = training.train_reader(
-    _config(run_eagerly=True),
-    WORDS,
-    CHARS,
-    _random_dataset(),
-    None,
-    str(tmp_path / "eager"),
-    epochs=1,
+class _CompileRecorder:
+  def compile(self, **kwargs):
+    self.kwargs = kwargs
+
+
+def test_runtime_section_compiles_the_model():
+  # Keras itself turns XLA off while op determinism is on (other tests in
+  # this process turn it on), so what compile is asked for is checked.
+  compiled = training.compile_model(
+    _CompileRecorder(),
+    _config(
+      run_eagerly=False,
+      runtime={"jit_compile": True, "steps_per_execution": 3},
+      learning_rate=0.5,
+    ),
   )
+  assert compiled.kwargs["jit_compile"] is True
+  assert compiled.kwargs["run_eagerly"] is False
+  assert compiled.kwargs["steps_per_execution"] == 3
+  assert float(compiled.kwargs["optimizer"].learning_rate) == 0.5
+  # Eager wins over XLA, which cannot run untraced.
+  both = training.compile_model(
+    _CompileRecorder(), _config(runtime={"jit_compile": True})
+  )
+  assert both.kwargs["run_eagerly"] is True
+  assert both.kwargs["jit_compile"] is False
+  reader = training.build_model(training.CE, _config(), WORDS, CHARS)
+  assert isinstance(reader, RMRReader) and reader.run_eagerly
+  student = training.build_model(training.A2D, _config(), WORDS, CHARS)
+  assert isinstance(student, student_lib.A2DStudent) and student.run_eagerly
+
+
+def test_train_run_eagerly_comes_from_the_runtime_section(tmp_path):
+  eager = _train(tmp_path / "eager", _config(run_eagerly=True), epochs=1)
   assert eager.run_eagerly
-  # An explicit argument wins over the config (kept eager: cheap).
-  explicit = _train(
-    tmp_path / "explicit", _config(run_eagerly=False), run_eagerly=True
-  )
-  assert explicit.run_eagerly
 
 
-def test_kill_while_writing_the_backup_resumes_from_the_previous_one(
-  tmp_path, monkeypatch
-):
+def _kill_on_backup_write(monkeypatch, write):
+  """Makes backup write number `write` die half-way, as a SIGKILL would."""
   save_weights = keras.Model.save_weights
   calls = []
 
-  def killed_on_second_write(self, filepath, *args, **kwargs):
+  def killed(self, filepath, *args, **kwargs):
     calls.append(filepath)
-    if len(calls) == 2:
-      # The process dies half-way through writing the second backup.
+    if len(calls) == write:
       with open(filepath, "wb") as f:
         f.write(b"\x89HDF\r\n\x1a\n truncated")
       raise RuntimeError("killed while writing")
     return save_weights(self, filepath, *args, **kwargs)
 
-  monkeypatch.setattr(keras.Model, "save_weights", killed_on_second_write)
+  monkeypatch.setattr(keras.Model, "save_weights", killed)
+  return lambda: monkeypatch.setattr(keras.Model, "save_weights", save_weights)
+
+
+def test_kill_while_writing_the_backup_resumes_from_the_previous_one(
+  tmp_path, monkeypatch
+):
+  restore = _kill_on_backup_write(monkeypatch, write=2)
   with pytest.raises(RuntimeError, match="killed while writing"):
     _train(tmp_path, epochs=3)
-  monkeypatch.setattr(keras.Model, "save_weights", save_weights)
+  restore()
   recorder = _EpochRecorder()
   model = _train(tmp_path, epochs=3, callbacks=[recorder])
   # The first epoch's backup is intact: epochs 2 and 3 run again.
   assert recorder.epochs == [1, 2]
   assert int(model.optimizer.iterations) == 3 * 2
+
+
+def test_kill_while_writing_the_first_backup_starts_over(tmp_path, monkeypatch):
+  restore = _kill_on_backup_write(monkeypatch, write=1)
+  with pytest.raises(RuntimeError, match="killed while writing"):
+    _train(tmp_path, epochs=2)
+  restore()
+  assert (tmp_path / "backup").exists()
+  recorder = _EpochRecorder()
+  model = _train(tmp_path, epochs=2, callbacks=[recorder])
+  # No complete backup to resume from: both epochs run.
+  assert recorder.epochs == [0, 1]
+  assert int(model.optimizer.iterations) == 2 * 2
+
+
+def test_train_a2d_saves_the_students_reader(tmp_path):
+  knowledge = _random_dataset().map(_with_random_knowledge)
+  config = _config()
+  config = dataclasses.replace(
+    config,
+    distill=dataclasses.replace(config.distill, stagewise=True),
+  )
+  recorder = _EpochRecorder()
+  reader = training.train(
+    config,
+    training.A2D,
+    WORDS,
+    CHARS,
+    knowledge,
+    str(tmp_path),
+    epochs=1,
+    callbacks=[recorder],
+  )
+  # Stage-wise: one attention warm-up epoch before the answer epoch.
+  assert recorder.epochs == [0, 1]
+  assert isinstance(reader, RMRReader)
+  loaded = keras.models.load_model(tmp_path / "model.keras")
+  assert isinstance(loaded, RMRReader)
+  batch = next(iter(_random_dataset()))
+  np.testing.assert_array_equal(
+    reader(batch)["start_logits"], loaded(batch)["start_logits"]
+  )
+
+
+def _with_random_knowledge(batch):
+  shape = tf.shape(batch["passage_ids"])
+  size, lp = shape[0], shape[1]
+  lq = tf.shape(batch["question_ids"])[1]
+  hops = _config().model.aligner_hops
+  p_mask = tf.sequence_mask(batch["passage_len"], lp, tf.float32)
+  q_mask = tf.sequence_mask(batch["question_len"], lq, tf.float32)
+  probs = p_mask / tf.reduce_sum(p_mask, -1, keepdims=True)
+  rows = q_mask / tf.reduce_sum(q_mask, -1, keepdims=True)
+  attention = tf.tile(
+    (p_mask[:, :, None] * rows[:, None, :])[:, None], [1, hops, 1, 1]
+  )
+  return {
+    **batch,
+    "teacher_start_probs": probs,
+    "teacher_end_probs": probs,
+    "teacher_attention": attention,
+    "confusing_start": tf.fill([size], -1),
+    "confusing_end": tf.fill([size], -1),
+  }

@@ -14,9 +14,9 @@ was born in 1807" for "In what year did Karvo Delmin establish Ostrella
 Guild?"); most also have one tied to other entities by the same relation
 ("Marlo Tessen founded Brivalle Works in 1871"). Each question's sentence
 and distractor sentences are chosen first and other facts fill the passage.
-`type_matching_baseline`, which knows every entity's type and the
-question's entities but not the relations, therefore scores low, while the
-relations are learnable.
+The type-matching baseline (`synthetic_baseline`), which knows every
+entity's type and the question's entities but not the relations, therefore
+scores low, while the relations are learnable.
 
 The `adversarial` split follows Adversarial SQuAD (AddSent): it holds every
 dev question unchanged plus a variant, with id `<dev id>-addsent`, whose
@@ -44,17 +44,6 @@ from collections.abc import Mapping, Sequence
 from a2d_tf.data.records import Answer, Record
 
 ADVERSARIAL_SUFFIX = "-addsent"
-
-QUESTION_TYPES = (
-  "what",
-  "who",
-  "which",
-  "when",
-  "where",
-  "why",
-  "how",
-  "other",
-)
 
 # Answer types of the corpus' entities.
 PERSON = "person"
@@ -1018,25 +1007,8 @@ def write_corpus(
   return paths
 
 
-_WORD = re.compile(r"\w+|[^\w\s]")
-
-
-def question_type(question: str) -> str:
-  """The question's first wh-word, for per-type analysis.
-
-  Args:
-    question: Question text.
-
-  Returns:
-    One of `QUESTION_TYPES`: `what`, `who` (also for whom / whose), `which`,
-    `when`, `where`, `why`, `how`, or `other` when there is none.
-  """
-  for word in re.findall(r"[a-z]+", question.lower()):
-    if word in ("whom", "whose"):
-      return "who"
-    if word in QUESTION_TYPES[:-1]:
-      return word
-  return "other"
+# The tokens `Mention.first_token` and `.last_token` count.
+TOKEN_PATTERN = re.compile(r"\w+|[^\w\s]")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -1080,7 +1052,7 @@ def entity_mentions(text: str) -> list[Mention]:
     (DEVICE, set(lex.device_words), set(lex.device_nouns)),
   )
   places = set(lex.places)
-  tokens = list(_WORD.finditer(text))
+  tokens = list(TOKEN_PATTERN.finditer(text))
   mentions, i = [], 0
   while i < len(tokens):
     word = tokens[i].group()
@@ -1101,91 +1073,3 @@ def entity_mentions(text: str) -> list[Mention]:
     mentions.append(Mention(kind, text[start:end], start, end, i, last))
     i = last + 1
   return mentions
-
-
-# Keyword rules for the expected answer type, tried in order.
-_TYPE_RULES = (
-  (COUNT, r"\bhow many\b|\bpopulation\b|\bsize\b"),
-  (YEAR, r"\bwhen\b|\byear\b"),
-  (PLACE, r"\bwhere\b|\btown\b|\bcity\b|\bbirthplace\b"),
-  (PERSON, r"\bwho\b|\bwhom\b|\bperson\b"),
-  (ORG, r"\borganization\b"),
-  (DEVICE, r"\bdevice\b|\binvent\b"),
-)
-
-# Words that say nothing about which entity is meant.
-_STOPWORDS = frozenset(
-  "what who whom which when where why how many did does do is was are were "
-  "the a an in of by to for there from its has have".split()
-)
-
-
-def expected_answer_type(question: str) -> str | None:
-  """The entity type a question asks for, from keywords; None if unknown."""
-  lowered = question.lower()
-  for kind, pattern in _TYPE_RULES:
-    if re.search(pattern, lowered):
-      return kind
-  return None
-
-
-def _gap(a: Mention | int, b: Mention) -> int:
-  """Tokens between two mentions (or a token index and a mention); 0 if they
-  overlap."""
-  first, last = (a, a) if isinstance(a, int) else (a.first_token, a.last_token)
-  if last < b.first_token:
-    return b.first_token - last
-  if b.last_token < first:
-    return first - b.last_token
-  return 0
-
-
-def type_matching_baseline(
-  records: Sequence[Record], anchors: str = "entities"
-) -> dict[str, str]:
-  """Answers with the passage entity of the expected type nearest the question.
-
-  A type-only reader: it knows the answer type (from question keywords) and
-  every entity's type (from the lexicon), but not the relations. Among the
-  passage's mentions of the expected type that the question does not itself
-  mention, it picks the one fewest tokens away from an anchor, the earliest
-  on ties.
-
-  Args:
-    records: Records of the synthetic corpus.
-    anchors: `"entities"`: passage mentions of the entities the question
-      names (its subject), so the relation is not used at all. `"words"`:
-      passage tokens equal to any question word but stopwords, which lets
-      relation words that the question shares with a sentence count too.
-
-  Returns:
-    Record id -> predicted answer text (`""` when there is no candidate).
-  """
-  if anchors not in ("entities", "words"):
-    raise ValueError(f"anchors must be 'entities' or 'words', got {anchors!r}")
-  predictions = {}
-  for record in records:
-    kind = expected_answer_type(record.question)
-    named = {m.text for m in entity_mentions(record.question)}
-    mentions = entity_mentions(record.context)
-    candidates = [m for m in mentions if m.kind == kind and m.text not in named]
-    if anchors == "entities":
-      points: list[Mention | int] = [m for m in mentions if m.text in named]
-    else:
-      words = {
-        w.lower()
-        for w in re.findall(r"\w+", record.question)
-        if w.lower() not in _STOPWORDS
-      }
-      points = [
-        i
-        for i, t in enumerate(_WORD.finditer(record.context))
-        if t.group().lower() in words
-      ]
-
-    def distance(mention: Mention, points=points) -> int:
-      return min((_gap(p, mention) for p in points), default=0)
-
-    best = min(candidates, key=distance, default=None)
-    predictions[record.id] = best.text if best else ""
-  return predictions

@@ -1,6 +1,6 @@
-"""Tests of the artifact helpers shared by the training components."""
+"""Tests of the Model-artifact helpers the two train steps share."""
 
-from a2d_tf import artifacts, kit, training
+from a2d_tf import kit, model_artifacts, training
 
 
 class _Counting:
@@ -14,7 +14,7 @@ class _Counting:
 
 def test_dev_eval_reuses_the_last_epoch_for_final_scores():
   fn = _Counting()
-  dev_eval = artifacts.DevEval(fn)
+  dev_eval = model_artifacts.DevEval(fn)
   dev_eval("epoch1")
   dev_eval("epoch2")
   assert dev_eval.final_scores("final") == {"exact_match": 20.0, "f1": 12.345}
@@ -23,7 +23,8 @@ def test_dev_eval_reuses_the_last_epoch_for_final_scores():
 
 def test_dev_eval_scores_when_no_epoch_ran():
   fn = _Counting()
-  assert artifacts.DevEval(fn).final_scores("model")["exact_match"] == 10.0
+  scores = model_artifacts.DevEval(fn).final_scores("model")
+  assert scores["exact_match"] == 10.0
   assert fn.calls == ["model"]
 
 
@@ -31,9 +32,9 @@ def test_finish_model_records_scores_and_drops_best_checkpoint(tmp_path):
   out = kit.OutputArtifact("Model", str(tmp_path))
   (tmp_path / training.BEST_MODEL).write_bytes(b"x")
   (tmp_path / training.FINAL_MODEL).write_bytes(b"y")
-  dev_eval = artifacts.DevEval(_Counting())
+  dev_eval = model_artifacts.DevEval(_Counting())
   dev_eval("last epoch")
-  artifacts.finish_model(out, 7, dev_eval, "reader")
+  model_artifacts.finish_model(out, 7, dev_eval, "reader")
   assert out.counts == {"seed": 7, "dev_exact_match": 10.0, "dev_f1": 12.35}
   assert not (tmp_path / training.BEST_MODEL).exists()
   assert (tmp_path / training.FINAL_MODEL).exists()
