@@ -7,14 +7,17 @@ the resolved config as JSON next to its outputs, and components receive it
 as a JSON-able dict (`to_dict` / `from_dict`).
 
 What a model *is* (data, model, train, teacher, distill, export) is apart
-from how a run *executes* (`runtime`: strategy, precision, XLA, eager mode):
-the pipeline passes `runtime` to its steps outside every cache key.
+from how a run *executes* (`runtime`: strategy, precision, XLA, cuDNN,
+determinism, batch padding, logging cadence): the pipeline passes `runtime`
+to its steps outside every cache key.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import types
+import typing
 from collections.abc import Callable
 from typing import Any
 
@@ -172,6 +175,10 @@ class RuntimeConfig:
   nothing that is already cached. A model trained under another runtime is
   the same model up to floating-point (and XLA / precision) differences.
 
+  A field typed `... | None` is "auto" when None (`--override=
+  runtime.deterministic=auto`): decided for the machine the step runs on,
+  as each field says (`training.resolve_runtime`).
+
   Attributes:
     distribution: The `tf.distribute` strategy, one of `DISTRIBUTIONS`:
       "default" (one device), "mirrored" (every local GPU), "multi_worker"
@@ -180,8 +187,35 @@ class RuntimeConfig:
     mixed_precision: Keras dtype policy of the models, one of
       `MIXED_PRECISION_POLICIES` ("" keeps float32); logits, attentions and
       losses stay float32.
-    jit_compile: Compile the train step with XLA.
-    steps_per_execution: Keras train steps per compiled call (>= 1).
+    jit_compile: Compile the train step (and the per-epoch dev forward
+      pass) with XLA.
+    use_cudnn: Run the LSTMs with cuDNN kernels. Auto: on a GPU unless
+      `jit_compile` (cuDNN's `CudnnRNNV3` has no XLA kernel, so the two
+      exclude each other; true with `jit_compile` is a config error).
+    deterministic: TF op determinism (`enable_op_determinism`): the same
+      seed and data reproduce a model bit for bit on one device type. Auto:
+      on without a GPU (CPU runs and tests) and off on a GPU, where it
+      selects slower deterministic cuDNN / cuBLAS algorithms and gather /
+      scatter gradients. Keras does not compile with XLA under op
+      determinism: true with `jit_compile` is a config error, and auto is
+      off under `jit_compile`. Process-wide; once on it stays on.
+    pad_to_bucket: Pad every batch's passages to its length bucket's upper
+      boundary (`data.bucket_boundaries`, then `data.max_passage_len`) and
+      its questions to the next of `question_buckets` (then
+      `data.max_question_len`), so an epoch has a bounded number of batch
+      shapes and XLA a bounded number of programs to compile. Masks come
+      from the lengths, so padding changes no result. Auto: on with
+      `jit_compile`.
+    question_buckets: Question lengths that `pad_to_bucket` pads to below
+      `data.max_question_len` (increasing).
+    steps_per_execution: Keras train steps per compiled call (>= 1): fewer
+      host round trips, and Keras callbacks (progress, TensorBoard step
+      scalars) see a batch end only every this many steps. Auto: 1 under
+      `run_eagerly` or without a GPU / TPU (a CPU step costs far more than
+      the round trip), else 10.
+    log_every_steps: TensorBoard step scalars (`batch_*`) every this many
+      optimizer steps (at the first batch end Keras reports at or after
+      each multiple); epoch scalars are written every epoch.
     run_eagerly: Run train steps eagerly, without tracing them: for
       debugging, and for tiny runs (tests) where tracing the step costs
       more than running it. Much slower on real data.
@@ -190,7 +224,12 @@ class RuntimeConfig:
   distribution: str = "default"
   mixed_precision: str = ""
   jit_compile: bool = False
-  steps_per_execution: int = 1
+  use_cudnn: bool | None = None
+  deterministic: bool | None = None
+  pad_to_bucket: bool | None = None
+  question_buckets: tuple[int, ...] = (16, 32)
+  steps_per_execution: int | None = None
+  log_every_steps: int = 100
   run_eagerly: bool = False
 
 
@@ -205,8 +244,9 @@ class ExperimentConfig:
     teacher: Teacher ensemble settings.
     distill: Distillation loss settings.
     export: Serving export settings.
-    runtime: How the run executes (strategy, precision, XLA, eager mode);
-      never part of a step's cache key.
+    runtime: How the run executes (strategy, precision, XLA, cuDNN,
+      determinism, batch padding, logging); never part of a step's cache
+      key.
   """
 
   data: DataConfig = dataclasses.field(default_factory=DataConfig)
@@ -334,6 +374,19 @@ def _moved_hint(section: str, fields) -> str:
   )
 
 
+# How an "auto" (None) value of a `... | None` field is spelled in overrides.
+AUTO = "auto"
+
+
+def _auto_type(section_cls: type, field_name: str) -> type | None:
+  """`X` for a field typed `X | None` (None means auto), else None."""
+  hint = typing.get_type_hints(section_cls)[field_name]
+  if isinstance(hint, types.UnionType) and type(None) in hint.__args__:
+    (base,) = [t for t in hint.__args__ if t is not type(None)]
+    return base
+  return None
+
+
 def _parse_value(raw: str, current: Any) -> Any:
   if isinstance(current, bool):
     lowered = raw.strip().lower()
@@ -356,8 +409,8 @@ def apply_overrides(
 ) -> ExperimentConfig:
   """Applies `section.field=value` strings with `dataclasses.replace`.
 
-  Values are parsed by the field's type; whether they are in range is
-  `validate`'s job.
+  Values are parsed by the field's type (`auto` sets a `... | None` field
+  to None, its auto value); whether they are in range is `validate`'s job.
 
   Args:
     config: The base config.
@@ -394,8 +447,14 @@ def apply_overrides(
         f"Bad override {override!r}: section {section_name!r} has no "
         f"field {field_name!r}."
       )
+    auto_type = _auto_type(type(section), field_name)
     try:
-      value = _parse_value(raw, getattr(section, field_name))
+      if auto_type is not None and raw.strip().lower() == AUTO:
+        value = None
+      elif auto_type is not None:
+        value = _parse_value(raw, auto_type())
+      else:
+        value = _parse_value(raw, getattr(section, field_name))
     except ValueError as e:
       raise ValueError(f"Bad override {override!r}: {e}") from None
     section = dataclasses.replace(section, **{field_name: value})
@@ -439,13 +498,53 @@ def _above(low: float) -> Callable[[Any], str]:
   return lambda v: "" if v > low else f"must be > {low}"
 
 
+def _auto_or(rule: Callable[[Any], str]) -> Callable[[Any], str]:
+  """`rule`, with None (auto) also good."""
+  return lambda v: "" if v is None else rule(v)
+
+
+def _flag_or_auto(value: Any) -> str:
+  if value is None or isinstance(value, bool):
+    return ""
+  return "must be true, false or auto"
+
+
+def _increasing_positive(values: Any) -> str:
+  values = tuple(values)
+  if all(v >= 1 for v in values) and list(values) == sorted(set(values)):
+    return ""
+  return "must be increasing positive lengths"
+
+
 # What `validate` checks, in section order: (section, field, rule), where a
 # rule returns "" for a good value and otherwise what a good value is.
 _RULES = (
   ("distill", "temperature", _above(0)),
   ("runtime", "distribution", _one_of(*DISTRIBUTIONS)),
   ("runtime", "mixed_precision", _one_of(*MIXED_PRECISION_POLICIES)),
-  ("runtime", "steps_per_execution", _at_least(1)),
+  ("runtime", "use_cudnn", _flag_or_auto),
+  ("runtime", "deterministic", _flag_or_auto),
+  ("runtime", "pad_to_bucket", _flag_or_auto),
+  ("runtime", "question_buckets", _increasing_positive),
+  ("runtime", "steps_per_execution", _auto_or(_at_least(1))),
+  ("runtime", "log_every_steps", _at_least(1)),
+)
+
+# Runtime choices that exclude each other, checked after `_RULES`: (the
+# fields, the conflicting values, why they conflict and what to do).
+_CONFLICTS = (
+  (
+    ("jit_compile", "deterministic"),
+    (True, True),
+    "Keras does not compile with XLA under TF op determinism (it would "
+    "train without XLA); set one of them false, or deterministic=auto",
+  ),
+  (
+    ("jit_compile", "use_cudnn"),
+    (True, True),
+    "cuDNN LSTM kernels (CudnnRNNV3) have no XLA implementation; set one "
+    "of them false, or use_cudnn=auto",
+  ),
 )
 
 
@@ -468,6 +567,13 @@ def validate(config: ExperimentConfig) -> list[str]:
     problem = rule(value)
     if problem:
       problems.append(f"{section}.{field}={value!r}: {problem}")
+  for fields, values, why in _CONFLICTS:
+    given = tuple(getattr(config.runtime, f) for f in fields)
+    if given == values:
+      settings = ", ".join(
+        f"runtime.{f}={v!r}" for f, v in zip(fields, given, strict=True)
+      )
+      problems.append(f"{settings}: {why}")
   return problems
 
 

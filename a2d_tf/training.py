@@ -8,14 +8,18 @@ dtype policy), the callbacks (resume, per-epoch dev evaluation, best
 checkpoint, TensorBoard) and the outputs.
 
 Reproducibility: `train` seeds Python, NumPy, TF and Keras with
-`keras.utils.set_random_seed(seed)` and, by default, turns on
-`tf.config.experimental.enable_op_determinism()`, so the same seed, data
+`keras.utils.set_random_seed(seed)` and, when `runtime.deterministic`
+resolves on (auto: without a GPU and without XLA; `resolve_runtime`), turns
+on `tf.config.experimental.enable_op_determinism()`, so the same seed, data
 order and device type reproduce a teacher bit for bit (tested on CPU).
-Determinism is process-wide and cannot be turned off again. On a GPU, TF
-raises `UnimplementedError` for an op without a deterministic kernel instead
-of silently varying. Keras refuses XLA while op determinism is on (it warns
-and trains with `jit_compile=False`), so `runtime.jit_compile=True` trains
-without op determinism by default; the seeds still apply.
+Determinism is process-wide and cannot be turned off again. On a GPU it
+costs speed (deterministic cuDNN / cuBLAS algorithm choices, slower
+deterministic gather and scatter gradients) and TF raises
+`UnimplementedError` for an op without a deterministic kernel instead of
+silently varying; cuDNN LSTMs are not guaranteed bit-reproducible even so.
+Keras refuses XLA while op determinism is on (it would warn and train with
+`jit_compile=False`), so `config.validate` rejects `deterministic=true` with
+`jit_compile=true`; the seeds always apply.
 
 Resume: Keras' `BackupAndRestore` with `double_checkpoint=True` keeps the
 last two epochs' state under `backup/`; a run killed while a backup is
@@ -32,12 +36,18 @@ float32, layers compute in bfloat16 or float16, the reader casts its logits
 and attentions to float32 and every loss is computed in float32; under
 `mixed_float16` Keras `compile` wraps the optimizer in a dynamic
 `LossScaleOptimizer`. `runtime.jit_compile` compiles the train step with XLA
-(`bench/train_step.py --jit_compile` measures it; XLA compiles once per
-distinct batch shape); `runtime.run_eagerly` runs it untraced.
+(XLA compiles once per distinct batch shape, so the input pads batches to a
+bounded set of shapes under `runtime.pad_to_bucket`, `data.dataset`); the
+LSTMs then run as XLA while loops, as cuDNN kernels do not compile
+(`runtime.use_cudnn`). `runtime.steps_per_execution` runs several steps per
+compiled call; `runtime.log_every_steps` sets the TensorBoard step-scalar
+cadence (`StepScalars`); `runtime.run_eagerly` runs steps untraced.
+`bench/device_check.py` measures these choices on a device.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -52,7 +62,7 @@ import numpy as np
 import tensorflow as tf
 
 from a2d_tf import config as config_lib
-from a2d_tf.config import ExperimentConfig, TrainConfig
+from a2d_tf.config import ExperimentConfig, RuntimeConfig, TrainConfig
 from a2d_tf.models import student as student_lib
 from a2d_tf.models.reader import RMRReader, build_reader
 
@@ -170,6 +180,60 @@ def per_replica_batch_size(
   return global_batch_size // replicas
 
 
+# Train steps per compiled call under `steps_per_execution=auto` on a GPU or
+# TPU: enough to hide the host round trip of each call (Keras converts the
+# logs to Python after every call), few enough for live progress.
+ACCELERATOR_STEPS_PER_EXECUTION = 10
+
+
+def has_accelerator(kind: str = "GPU") -> bool:
+  """Whether TF sees a physical device of `kind` ("GPU" or "TPU")."""
+  return bool(tf.config.list_physical_devices(kind))
+
+
+def resolve_runtime(runtime: RuntimeConfig) -> RuntimeConfig:
+  """`runtime` with every auto (None) field decided for this machine.
+
+  - `use_cudnn`: on a GPU unless XLA compiles the steps.
+  - `deterministic`: on without a GPU and without XLA.
+  - `pad_to_bucket`: on with XLA.
+  - `steps_per_execution`: 1 eagerly or without a GPU / TPU, else
+    `ACCELERATOR_STEPS_PER_EXECUTION`.
+
+  XLA counts as on when `jit_compile` is and `run_eagerly` is not.
+  """
+  xla = runtime.jit_compile and not runtime.run_eagerly
+  gpu = has_accelerator("GPU")
+  accelerator = gpu or has_accelerator("TPU")
+
+  def pick(value, auto):
+    return auto if value is None else value
+
+  return dataclasses.replace(
+    runtime,
+    use_cudnn=pick(runtime.use_cudnn, gpu and not xla),
+    deterministic=pick(runtime.deterministic, not gpu and not xla),
+    pad_to_bucket=pick(runtime.pad_to_bucket, xla),
+    steps_per_execution=pick(
+      runtime.steps_per_execution,
+      ACCELERATOR_STEPS_PER_EXECUTION
+      if accelerator and not runtime.run_eagerly
+      else 1,
+    ),
+  )
+
+
+def reader_use_cudnn(runtime: RuntimeConfig) -> str | bool:
+  """The readers' `use_cudnn` for `runtime.use_cudnn`.
+
+  Auto gives "auto" (cuDNN wherever the model later runs on a GPU) without
+  XLA and False with it; true and false are passed on.
+  """
+  if runtime.use_cudnn is None:
+    return False if runtime.jit_compile else "auto"
+  return runtime.use_cudnn
+
+
 def make_optimizer(train: TrainConfig) -> keras.optimizers.Optimizer:
   """Adam with global gradient-norm clipping at `train.clipnorm`."""
   return keras.optimizers.Adam(
@@ -181,14 +245,15 @@ def make_optimizer(train: TrainConfig) -> keras.optimizers.Optimizer:
 def compile_model(model: keras.Model, config: ExperimentConfig) -> keras.Model:
   """Compiles `model` with the optimizer of `config.train` and the runtime.
 
-  The loss is the model's own (`compute_loss` of the reader, `train_step`
-  of the student). `runtime.run_eagerly` wins over `runtime.jit_compile`.
+  The loss is the model's own (the `train_step` of the reader and of the
+  student). `runtime.run_eagerly` wins over `runtime.jit_compile`; an auto
+  `steps_per_execution` is decided by `resolve_runtime`.
   """
   runtime = config.runtime
   model.compile(
     optimizer=make_optimizer(config.train),
     jit_compile=runtime.jit_compile and not runtime.run_eagerly,
-    steps_per_execution=runtime.steps_per_execution,
+    steps_per_execution=resolve_runtime(runtime).steps_per_execution,
     run_eagerly=runtime.run_eagerly,
   )
   return model
@@ -213,12 +278,13 @@ def build_model(
     name: Reader name (`CE` only; default "rmr_reader").
 
   Returns:
-    The compiled model, in `runtime.mixed_precision`'s dtype policy and
-    without cuDNN kernels under XLA (where they do not compile).
+    The compiled model, in `runtime.mixed_precision`'s dtype policy, with
+    the cuDNN choice of `reader_use_cudnn` (none under XLA, where cuDNN
+    kernels do not compile).
   """
   _check_objective(objective)
   reader_kwargs = {
-    "use_cudnn": False if config.runtime.jit_compile else "auto",
+    "use_cudnn": reader_use_cudnn(config.runtime),
     "dtype": config.runtime.mixed_precision or None,
   }
   if objective == CE:
@@ -290,6 +356,59 @@ class DevEvaluation(keras.callbacks.Callback):
       self._writer = None
 
 
+class StepScalars(keras.callbacks.Callback):
+  """Writes the step logs as TensorBoard scalars every `every_steps` steps.
+
+  Keras' `TensorBoard(update_freq=N)` counts callback calls, which under
+  `steps_per_execution=k` come once per k steps, so its step axis would be
+  in calls; this callback labels each scalar with the optimizer step after
+  the batch end that reports it. Scalars are written at the first batch
+  end of a run and then at the first one at or after each multiple of
+  `every_steps` (under `steps_per_execution=k` Keras reports a batch end
+  only every k steps). Scalars are named
+  `batch_<log key>` (`batch_loss`, ...) in the `train` run of `log_dir`,
+  as Keras' own would be; the step continues across a resumed run.
+
+  Args:
+    log_dir: TensorBoard directory (the run's `tensorboard/`).
+    every_steps: Optimizer steps between two scalars, >= 1.
+  """
+
+  def __init__(self, log_dir: str, every_steps: int):
+    super().__init__()
+    if every_steps < 1:
+      raise ValueError(
+        f"every_steps must be >= 1, received: every_steps={every_steps}"
+      )
+    self.log_dir = log_dir
+    self.every_steps = every_steps
+    self._writer = None
+    self._epoch_start = 0
+    self._last_written = -1
+
+  def on_epoch_begin(self, epoch, logs=None):
+    # One read per epoch; within it the step is counted from batch indices.
+    self._epoch_start = int(self.model.optimizer.iterations)
+
+  def on_train_batch_end(self, batch, logs=None):
+    step = self._epoch_start + batch + 1
+    if step // self.every_steps <= self._last_written // self.every_steps:
+      return
+    self._last_written = step
+    if self._writer is None:
+      self._writer = tf.summary.create_file_writer(
+        os.path.join(self.log_dir, "train")
+      )
+    with self._writer.as_default():
+      for name, value in (logs or {}).items():
+        tf.summary.scalar(f"batch_{name}", value, step=step)
+
+  def on_train_end(self, logs=None):
+    if self._writer is not None:
+      self._writer.close()
+      self._writer = None
+
+
 class BackupAndRestore(keras.callbacks.BackupAndRestore):
   """Keras' `BackupAndRestore` with two backups and a fresh start.
 
@@ -335,15 +454,35 @@ def _prepare(
   seed: int,
   deterministic: bool | None,
 ) -> None:
-  """Seeds everything, turns on op determinism, writes `config.json`."""
-  if deterministic is None:
-    deterministic = not config.runtime.jit_compile
+  """Seeds everything, turns on op determinism, writes `config.json`.
+
+  `config.json` holds the seed, the config as given (auto fields as null)
+  and `resolved_runtime`, the runtime as decided on this machine.
+  """
+  resolved = resolve_runtime(config.runtime)
+  if deterministic is not None:
+    resolved = dataclasses.replace(resolved, deterministic=deterministic)
   keras.utils.set_random_seed(seed)
-  if deterministic:
+  if resolved.deterministic:
     tf.config.experimental.enable_op_determinism()
+  logging.info(
+    "runtime: cuDNN %s, op determinism %s, XLA %s, %d steps per execution",
+    "on" if resolved.use_cudnn else "off",
+    "on" if resolved.deterministic else "off",
+    "on" if resolved.jit_compile and not resolved.run_eagerly else "off",
+    resolved.steps_per_execution,
+  )
   os.makedirs(out_dir, exist_ok=True)
   with open(os.path.join(out_dir, CONFIG_FILE), "w") as f:
-    json.dump({"seed": seed, "config": config.to_dict()}, f, indent=2)
+    json.dump(
+      {
+        "seed": seed,
+        "config": config.to_dict(),
+        "resolved_runtime": dataclasses.asdict(resolved),
+      },
+      f,
+      indent=2,
+    )
 
 
 def progress_verbosity(stream: Any = None) -> int:
@@ -368,6 +507,9 @@ def _callbacks(
 ) -> list[keras.callbacks.Callback]:
   """Resume, dev evaluation, best checkpoint, TensorBoard, then the rest.
 
+  TensorBoard: Keras' callback writes the epoch scalars, `StepScalars` the
+  step scalars every `runtime.log_every_steps` steps.
+
   The best checkpoint monitors dev F1 when `dev_eval_fn` is given, else
   `val_loss` on `dev_dataset`; DevEvaluation runs before it so its scalars
   are in the epoch logs it reads.
@@ -390,12 +532,8 @@ def _callbacks(
         save_best_only=True,
       )
     )
-  chosen.append(
-    keras.callbacks.TensorBoard(
-      tensorboard_dir,
-      update_freq=max(1, config.runtime.steps_per_execution),
-    )
-  )
+  chosen.append(keras.callbacks.TensorBoard(tensorboard_dir))
+  chosen.append(StepScalars(tensorboard_dir, config.runtime.log_every_steps))
   if objective == A2D:
     chosen.extend(student_lib.student_callbacks(config.distill))
   chosen.extend(callbacks)
@@ -456,8 +594,9 @@ def train(
     tensorboard_dir: TensorBoard directory; default `out_dir/tensorboard`.
     callbacks: Extra Keras callbacks, run after the built-in ones.
     name: Reader name under `CE` (default "rmr_reader").
-    deterministic: Enable TF op determinism; default `not
-      runtime.jit_compile` (see the module docstring).
+    deterministic: Enable TF op determinism, overriding
+      `runtime.deterministic` (see `resolve_runtime` and the module
+      docstring); None follows the runtime.
 
   Returns:
     The trained reader (weights of the last epoch).

@@ -135,3 +135,70 @@ def test_unknown_preset_and_fields_are_errors():
     config_lib.get_config("huge")
   with pytest.raises(ValueError, match="Unknown config field"):
     config_lib.ExperimentConfig.from_dict({"model": {"size": 3}})
+
+
+def test_auto_runtime_fields_take_auto_or_a_value():
+  base = config_lib.get_config("tiny")
+  assert base.runtime.deterministic is None  # auto
+  cfg = config_lib.get_config(
+    "tiny",
+    [
+      "runtime.deterministic=true",
+      "runtime.use_cudnn=false",
+      "runtime.pad_to_bucket=true",
+      "runtime.steps_per_execution=4",
+      "runtime.question_buckets=8,16",
+      "runtime.log_every_steps=20",
+    ],
+  )
+  assert cfg.runtime.deterministic is True
+  assert cfg.runtime.use_cudnn is False
+  assert cfg.runtime.pad_to_bucket is True
+  assert cfg.runtime.steps_per_execution == 4
+  assert cfg.runtime.question_buckets == (8, 16)
+  assert cfg.runtime.log_every_steps == 20
+  again = config_lib.apply_overrides(
+    cfg, ["runtime.deterministic=auto", "runtime.steps_per_execution=AUTO"]
+  )
+  assert again.runtime.deterministic is None
+  assert again.runtime.steps_per_execution is None
+  as_json = json.loads(again.to_json())
+  assert as_json["runtime"]["deterministic"] is None
+  assert config_lib.ExperimentConfig.from_dict(as_json) == again
+  with pytest.raises(ValueError, match="expected a boolean"):
+    config_lib.get_config("tiny", ["runtime.deterministic=maybe"])
+  with pytest.raises(ValueError, match="invalid literal"):
+    config_lib.get_config("tiny", ["runtime.steps_per_execution=many"])
+
+
+def test_validate_reports_runtime_choices_that_exclude_each_other():
+  cfg = config_lib.get_config(
+    "tiny",
+    [
+      "runtime.jit_compile=true",
+      "runtime.deterministic=true",
+      "runtime.use_cudnn=true",
+      "runtime.question_buckets=32,16",
+      "runtime.log_every_steps=0",
+    ],
+  )
+  problems = config_lib.validate(cfg)
+  assert problems[:2] == [
+    "runtime.question_buckets=(32, 16): must be increasing positive lengths",
+    "runtime.log_every_steps=0: must be >= 1",
+  ]
+  assert problems[2].startswith(
+    "runtime.jit_compile=True, runtime.deterministic=True: Keras does not "
+    "compile with XLA under TF op determinism"
+  )
+  assert problems[3].startswith(
+    "runtime.jit_compile=True, runtime.use_cudnn=True: cuDNN LSTM kernels"
+  )
+  assert len(problems) == 4
+  # Auto resolves around XLA; explicit choices without XLA are fine.
+  for overrides in (
+    ["runtime.jit_compile=true"],
+    ["runtime.deterministic=true", "runtime.use_cudnn=true"],
+    ["runtime.jit_compile=true", "runtime.deterministic=false"],
+  ):
+    assert config_lib.validate(config_lib.get_config("tiny", overrides)) == []

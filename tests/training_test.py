@@ -357,3 +357,98 @@ def _with_random_knowledge(batch):
     "confusing_start": tf.fill([size], -1),
     "confusing_end": tf.fill([size], -1),
   }
+
+
+def test_resolve_runtime_decides_auto_fields_for_the_machine(monkeypatch):
+  runtime = _config(run_eagerly=False).runtime
+  assert runtime.deterministic is None and runtime.use_cudnn is None
+  cpu = training.resolve_runtime(runtime)
+  assert (cpu.deterministic, cpu.use_cudnn, cpu.pad_to_bucket) == (
+    True,
+    False,
+    False,
+  )
+  assert cpu.steps_per_execution == 1
+  xla = training.resolve_runtime(dataclasses.replace(runtime, jit_compile=True))
+  assert (xla.deterministic, xla.pad_to_bucket) == (False, True)
+  monkeypatch.setattr(training, "has_accelerator", lambda kind: kind == "GPU")
+  gpu = training.resolve_runtime(runtime)
+  assert (gpu.deterministic, gpu.use_cudnn, gpu.pad_to_bucket) == (
+    False,
+    True,
+    False,
+  )
+  assert gpu.steps_per_execution == training.ACCELERATOR_STEPS_PER_EXECUTION
+  gpu_xla = training.resolve_runtime(
+    dataclasses.replace(runtime, jit_compile=True)
+  )
+  assert gpu_xla.use_cudnn is False and gpu_xla.deterministic is False
+  eager = training.resolve_runtime(
+    dataclasses.replace(runtime, run_eagerly=True)
+  )
+  assert eager.steps_per_execution == 1
+  chosen = dataclasses.replace(
+    runtime, deterministic=True, use_cudnn=False, steps_per_execution=3
+  )
+  kept = training.resolve_runtime(chosen)
+  assert (kept.deterministic, kept.use_cudnn, kept.steps_per_execution) == (
+    True,
+    False,
+    3,
+  )
+  # The readers get "auto" (cuDNN where they run on a GPU) unless XLA.
+  assert training.reader_use_cudnn(runtime) == "auto"
+  assert training.reader_use_cudnn(xla) is False
+  assert training.reader_use_cudnn(chosen) is False
+
+
+def test_auto_steps_per_execution_compiles_one_step_per_call_on_cpu():
+  compiled = training.compile_model(
+    _CompileRecorder(), _config(run_eagerly=False)
+  )
+  assert compiled.kwargs["steps_per_execution"] == 1
+
+
+class _Iterations:
+  def __init__(self):
+    self.optimizer = type("Optimizer", (), {"iterations": 0})()
+
+
+def _step_scalars(log_dir, tag):
+  steps = []
+  for path in glob.glob(os.path.join(log_dir, "train", "events.*")):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      steps.extend(event.step for v in event.summary.value if v.tag == tag)
+  return sorted(steps)
+
+
+@pytest.mark.parametrize(
+  "steps_per_execution, written",
+  [(1, [1, 4, 8, 12]), (3, [3, 6, 9, 12])],
+)
+def test_step_scalars_every_n_steps_labelled_by_optimizer_step(
+  tmp_path, steps_per_execution, written
+):
+  # Two epochs of 6 steps; Keras reports every `steps_per_execution`-th.
+  callback = training.StepScalars(str(tmp_path), every_steps=4)
+  model = _Iterations()
+  callback.set_model(model)
+  for epoch in range(2):
+    callback.on_epoch_begin(epoch)
+    for batch in range(6):
+      model.optimizer.iterations += 1
+      if (batch + 1) % steps_per_execution == 0:
+        callback.on_train_batch_end(batch, {"loss": float(batch)})
+  callback.on_train_end()
+  assert _step_scalars(str(tmp_path), "batch_loss") == written
+  with pytest.raises(ValueError, match="every_steps=0"):
+    training.StepScalars(str(tmp_path), 0)
+
+
+def test_config_json_records_the_resolved_runtime(tmp_path):
+  _train(tmp_path, epochs=1)
+  with open(tmp_path / "config.json") as f:
+    written = json.load(f)
+  assert written["config"]["runtime"]["deterministic"] is None
+  assert written["resolved_runtime"]["deterministic"] is True  # no GPU
+  assert written["resolved_runtime"]["steps_per_execution"] == 1

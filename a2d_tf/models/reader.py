@@ -16,8 +16,9 @@ then mean "passage token occurs in the question"; a question token carries
 no such signal.
 
 Plain (teacher/baseline) training minimizes span cross-entropy on the gold
-`start` / `end` read from the same input dict (`compute_loss`), with the
-reduction of `a2d_tf.losses.reduce_loss`.
+`start` / `end` read from the same input dict (`compute_loss`, the reader's
+own `train_step`), with the reduction of `a2d_tf.losses.reduce_loss`; the
+logged `loss` is the mean over examples, exact under any replica split.
 """
 
 from __future__ import annotations
@@ -191,6 +192,8 @@ class RMRReader(keras.Model):
       dtype=policy,
       name="pointer",
     )
+    # The logged span CE (`train_step`), a mean over examples.
+    self._loss_metric = keras.metrics.Mean(name="loss")
 
   def build(self, input_shape=None):
     """Creates every weight; the shapes do not depend on `input_shape`."""
@@ -256,6 +259,10 @@ class RMRReader(keras.Model):
     `loss` metric.
     """
     del y, sample_weight, training
+    return losses.reduce_loss(self.span_losses(x, y_pred)) + self._penalty()
+
+  def span_losses(self, x, y_pred) -> tf.Tensor:
+    """float32 `[batch]` span CE on the gold `start` / `end` of `x`."""
     if "start" not in x or "end" not in x:
       raise KeyError(
         "RMRReader.compute_loss needs gold 'start' and 'end' in the input "
@@ -265,13 +272,50 @@ class RMRReader(keras.Model):
     passage_mask = masking.sequence_mask(
       x["passage_len"], tf.shape(start_logits)[1]
     )
-    per_example = losses.ce_loss(
+    return losses.ce_loss(
       start_logits, y_pred["end_logits"], x["start"], x["end"], passage_mask
     )
-    loss = losses.reduce_loss(per_example)
+
+  def _penalty(self) -> tf.Tensor:
+    """The layers' added losses (none in this architecture), float32."""
     if self.losses:
-      loss = loss + tf.add_n([tf.cast(v, tf.float32) for v in self.losses])
-    return loss
+      return tf.add_n([tf.cast(v, tf.float32) for v in self.losses])
+    return tf.constant(0.0, tf.float32)
+
+  @property
+  def metrics(self) -> list[keras.metrics.Metric]:
+    return [self._loss_metric]
+
+  def train_step(self, data):
+    """One step on the span CE; logs the exact mean `loss`.
+
+    The gradient is that of `compute_loss` (`losses.reduce_loss`: the sum
+    over this replica's examples divided by the global batch). The logged
+    `loss` is a mean over examples, not over replicas, so it is the
+    single-device value however a batch splits over replicas (an uneven
+    or empty replica batch included), where Keras' own loss tracker would
+    weight each replica's share by its batch size twice.
+    """
+    x = _input_dict(data)
+    with tf.GradientTape() as tape:
+      outputs = self(x, training=True)
+      per_example = self.span_losses(x, outputs)
+      penalty = self._penalty()
+      loss = losses.reduce_loss(per_example) + penalty
+      scaled_loss = self.optimizer.scale_loss(loss)
+    variables = self.trainable_variables
+    gradients = tape.gradient(scaled_loss, variables)
+    self.optimizer.apply_gradients(zip(gradients, variables, strict=True))
+    return self._track(per_example + penalty)
+
+  def test_step(self, data):
+    x = _input_dict(data)
+    outputs = self(x, training=False)
+    return self._track(self.span_losses(x, outputs) + self._penalty())
+
+  def _track(self, per_example: tf.Tensor) -> dict[str, tf.Tensor]:
+    self._loss_metric.update_state(per_example)
+    return {"loss": self._loss_metric.result()}
 
   def get_config(self):
     return {
@@ -292,6 +336,16 @@ class RMRReader(keras.Model):
       "reattention": self.reattention,
       "use_cudnn": self.use_cudnn,
     }
+
+
+def _input_dict(data) -> dict[str, tf.Tensor]:
+  """The flat batch dict of `fit` / `evaluate` data (`x`, or `(x, y)`)."""
+  x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+  if not isinstance(x, dict):
+    raise TypeError(f"The reader expects a dict batch, got {type(x).__name__}.")
+  if isinstance(y, dict):
+    x = {**x, **y}
+  return x
 
 
 def build_reader(
