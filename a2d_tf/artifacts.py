@@ -100,11 +100,16 @@ def eval_dataset(
   config: ExperimentConfig,
   with_metadata: bool = True,
 ):
-  """A split's features in file order, batched for inference and scoring."""
+  """A split's features in file order, batched for inference and scoring.
+
+  Padded onto `dataset.length_grid(config)` when the runtime asks for it,
+  so a dev pass compiled by XLA compiles a bounded number of programs.
+  """
   return dataset_lib.make_dataset(
     feature_pattern(features_artifact, split),
     config.data,
     config.train.batch_size,
     training=False,
     with_metadata=with_metadata,
+    pad_to=dataset_lib.length_grid(config),
   )

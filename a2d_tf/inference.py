@@ -209,18 +209,21 @@ def make_dev_eval_fn(
   records: dict[str, Record],
   squad_data: list,
   max_answer_len: int,
+  jit_compile: bool = False,
 ):
   """`model -> {"exact_match", "f1"}` on a dev set, for per-epoch logging.
 
-  The forward pass of the model last evaluated is kept, so evaluating the
-  same model after every epoch traces it once, not once per epoch (about
-  as long as a pass over a small dev set on a CPU).
+  The forward pass is a compiled `tf.function` (`make_predict_fn`; XLA with
+  `jit_compile`, for a model built without cuDNN kernels and a dataset
+  padded onto a length grid). The pass of the model last evaluated is kept,
+  so evaluating the same model after every epoch traces it once, not once
+  per epoch (about as long as a pass over a small dev set on a CPU).
   """
   last: dict[str, object] = {}
 
   def eval_fn(model: keras.Model) -> dict[str, float]:
     if last.get("model") is not model:
-      last.update(model=model, predict_fn=make_predict_fn(model))
+      last.update(model=model, predict_fn=make_predict_fn(model, jit_compile))
     predictions, _ = _predict_with(
       [last["predict_fn"]], dataset, records, max_answer_len
     )

@@ -47,6 +47,7 @@ def dev_eval_fn(
       {r.id: r for r in artifacts.read_split(examples, "dev")},
       artifacts.squad_data(examples, "dev"),
       config.model.max_answer_len,
+      jit_compile=config.runtime.jit_compile and not config.runtime.run_eagerly,
     )
   )
 

@@ -38,6 +38,7 @@ def train_teacher(
     cfg.train.batch_size,
     training=True,
     seed=seed,
+    pad_to=dataset_lib.length_grid(cfg),
   )
   model_artifacts.train_model(
     model,

@@ -188,3 +188,100 @@ def test_make_dataset_rejects_experiment_config(pattern):
     dataset_lib.make_dataset(
       pattern, ExperimentConfig(), batch_size=2, training=False
     )
+
+
+GRID = dataset_lib.LengthGrid(passage=(10, 40), question=(4, 8))
+
+
+def _shapes(dataset):
+  return [
+    (b["passage_ids"].shape[0], b["passage_ids"].shape[1])
+    + (b["question_ids"].shape[1],)
+    for b in _batches(dataset)
+  ]
+
+
+def test_padded_training_epoch_has_bounded_batch_shapes(pattern):
+  def epoch(pad_to):
+    return dataset_lib.make_dataset(
+      pattern, CONFIG, 5, training=True, seed=3, pad_to=pad_to
+    )
+
+  padded = _shapes(epoch(GRID))
+  assert sum(size for size, _, _ in padded) == 24
+  assert {p for _, p, _ in padded} <= set(GRID.passage)
+  assert {q for _, _, q in padded} <= set(GRID.question)
+  assert len(set(padded)) <= GRID.max_batch_shapes == 8
+  # Unpadded, the same epoch has passage sizes off the grid.
+  plain = _shapes(epoch(None))
+  assert {p for _, p, _ in plain} - set(GRID.passage)
+  assert len(set(plain)) > len({(p, q) for _, p, q in padded})
+  for batch in _batches(epoch(GRID)):
+    keys = ("passage_ids", "passage_chars", "passage_em")
+    assert len({batch[k].shape[1] for k in keys}) == 1
+    assert batch["question_chars"].shape[1] == batch["question_ids"].shape[1]
+
+
+def test_padding_onto_the_grid_only_appends_zeros(pattern):
+  def batches(pad_to):
+    return _batches(
+      dataset_lib.make_dataset(
+        pattern, CONFIG, 7, training=False, with_metadata=True, pad_to=pad_to
+      )
+    )
+
+  for plain, padded in zip(batches(None), batches(GRID), strict=True):
+    assert set(plain) == set(padded)
+    for key, value in plain.items():
+      grown = padded[key]
+      if value.ndim < 2:
+        np.testing.assert_array_equal(grown, value)
+        continue
+      region = tuple(slice(0, n) for n in value.shape)
+      np.testing.assert_array_equal(grown[region], value)
+      assert grown.sum() == value.sum() or value.dtype.kind == "O"
+    assert padded["passage_ids"].shape[1] in GRID.passage
+    assert padded["question_ids"].shape[1] in GRID.question
+
+
+def test_length_grid_follows_the_runtime_section():
+  from a2d_tf.config import get_config
+
+  assert dataset_lib.length_grid(get_config("tiny")) is None
+  xla = dataset_lib.length_grid(get_config("tiny", ["runtime.jit_compile=1"]))
+  assert xla == dataset_lib.LengthGrid((100, 120, 140, 160), (16, 24))
+  paper = dataset_lib.length_grid(
+    get_config("paper", ["runtime.pad_to_bucket=true"])
+  )
+  assert paper.passage == (100, 150, 200, 250, 300, 400)
+  assert paper.question == (16, 32, 50)
+  assert paper.max_batch_shapes == 36
+  off = get_config(
+    "tiny", ["runtime.jit_compile=true", "runtime.pad_to_bucket=false"]
+  )
+  assert dataset_lib.length_grid(off) is None
+
+
+def test_padding_needs_the_axes_of_extra_keys(pattern):
+  def extra_parse(values):
+    return {"teacher_scores": tf.ones([values["passage_len"]], tf.float32)}
+
+  def make(length_axes):
+    return dataset_lib.make_dataset(
+      pattern,
+      CONFIG,
+      batch_size=6,
+      training=False,
+      extra_spec={"missing": tf.io.FixedLenFeature([], tf.int64, -1)},
+      extra_parse=extra_parse,
+      pad_to=GRID,
+      length_axes=length_axes,
+    )
+
+  with pytest.raises(ValueError, match="'teacher_scores' has variable-size"):
+    make(None)
+  for batch in _batches(make({"teacher_scores": {1: dataset_lib.PASSAGE}})):
+    assert batch["teacher_scores"].shape == batch["passage_ids"].shape
+    np.testing.assert_array_equal(
+      batch["teacher_scores"].sum(axis=1), batch["passage_len"]
+    )

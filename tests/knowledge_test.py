@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from a2d_tf import config as config_lib
+from a2d_tf.data import dataset as dataset_lib
 from a2d_tf.data import features, knowledge
 from a2d_tf.data import records as records_lib
 from a2d_tf.data import vocab as vocab_lib
@@ -132,13 +133,23 @@ def fixture_knowledge_dir(tmp_path_factory):
   return config, str(out_dir)
 
 
-def test_make_knowledge_dataset_batches_knowledge_keys(knowledge_dir):
+@pytest.mark.parametrize("pad_to_bucket", [False, True])
+def test_make_knowledge_dataset_batches_knowledge_keys(
+  knowledge_dir, pad_to_bucket
+):
   config, out_dir = knowledge_dir
+  config = config_lib.apply_overrides(
+    config, [f"runtime.pad_to_bucket={pad_to_bucket}"]
+  )
   pattern = knowledge.knowledge_pattern(out_dir)
   assert len(tf.io.gfile.glob(pattern)) == 2
   batches = list(
     knowledge.make_knowledge_dataset(pattern, config, 3, training=False)
   )
+  grid = dataset_lib.length_grid(config)
+  if pad_to_bucket:
+    assert {b["passage_ids"].shape[1] for b in batches} <= set(grid.passage)
+    assert {b["question_ids"].shape[1] for b in batches} <= set(grid.question)
   assert sum(int(b["passage_len"].shape[0]) for b in batches) == len(_RECORDS)
   hops = config.model.aligner_hops
   for batch in batches:

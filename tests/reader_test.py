@@ -281,3 +281,50 @@ def test_input_shapes_cover_model_inputs():
     "question_len",
     "passage_len",
   }
+
+
+def test_padding_onto_the_length_grid_changes_no_loss_or_valid_output():
+  from a2d_tf import losses
+  from a2d_tf.config import DistillConfig
+  from a2d_tf.data import dataset as dataset_lib
+  from a2d_tf.data import knowledge as knowledge_lib
+
+  model = _model(char_encoder="bilstm")
+  x = {k: tf.constant(v) for k, v in _batch().items()}
+  rng = np.random.default_rng(4)
+  p_mask = np.arange(7)[None] < P_LEN[:, None]
+  q_mask = np.arange(4)[None] < Q_LEN[:, None]
+
+  def dist(mask):
+    values = np.where(mask, rng.random(mask.shape) + 0.1, 0.0)
+    total = values.sum(-1, keepdims=True)
+    return np.divide(values, np.maximum(total, 1e-9)).astype(np.float32)
+
+  att_mask = np.broadcast_to(
+    p_mask[:, None, :, None] & q_mask[:, None, None, :], (3, 2, 7, 4)
+  )
+  x.update(
+    teacher_start_probs=tf.constant(dist(p_mask)),
+    teacher_end_probs=tf.constant(dist(p_mask)),
+    teacher_attention=tf.constant(dist(att_mask)),
+    confusing_start=tf.constant([3, -1, 0], tf.int32),
+    confusing_end=tf.constant([4, -1, 0], tf.int32),
+  )
+  grid = dataset_lib.LengthGrid(passage=(5, 12), question=(6,))
+  padded = dataset_lib.pad_batch(x, grid, knowledge_lib.KNOWLEDGE_LENGTH_AXES)
+  assert padded["passage_ids"].shape == (3, 12)
+  assert padded["passage_chars"].shape == (3, 12, 5)
+  assert padded["question_chars"].shape == (3, 6, 5)
+  assert padded["teacher_attention"].shape == (3, 2, 12, 6)
+  out, padded_out = model(x), model(padded)
+  _assert_outputs_close(out, padded_out)
+  np.testing.assert_allclose(
+    model.compute_loss(x=x, y_pred=out),
+    model.compute_loss(x=padded, y_pred=padded_out),
+    rtol=1e-6,
+  )
+  terms = losses.a2d_loss(out, x, DistillConfig())
+  padded_terms = losses.a2d_loss(padded_out, padded, DistillConfig())
+  for name, value in terms.items():
+    np.testing.assert_allclose(value, padded_terms[name], rtol=1e-5, atol=1e-6)
+  assert float(tf.reduce_max(terms["att"])) > 0

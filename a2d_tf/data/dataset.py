@@ -18,6 +18,18 @@ zero ids. Training input is shuffled (deterministically when `seed` is set)
 and batched by passage-length buckets; evaluation input keeps file order.
 Neither repeats: iterate once per epoch.
 
+Bounded shapes (`pad_to`, a `LengthGrid`; `length_grid(config)` gives the
+one `runtime.pad_to_bucket` asks for): every batch's passage axes are padded
+further, to the smallest grid length at or above the batch's longest
+passage (the bucket's upper boundary), and its question axes likewise, so
+the passage and question sizes of all batches lie on the grid and a step
+compiled by XLA sees at most `LengthGrid.max_batch_shapes` shapes per pass
+(full and final partial batches). Which axes are passage or question
+positions: axis 1 of every `passage_*` / `question_*` key other than the
+lengths, and for other keys what `length_axes` says; a key with
+variable-size axes that none of these covers is an error when the dataset
+is made.
+
 Throughput: files are read and examples parsed in parallel (`AUTOTUNE`, in a
 deterministic order), batches are prefetched, and `cache=True` keeps the
 parsed examples in memory after the first epoch, so later epochs (or every
@@ -26,19 +38,163 @@ dev evaluation after the first) skip reading, decompressing and parsing.
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from collections.abc import Mapping
 
 import tensorflow as tf
 
-from a2d_tf.config import DataConfig
+from a2d_tf.config import DataConfig, ExperimentConfig
 from a2d_tf.data import features
 from a2d_tf.data.records import DataError
 
-__all__ = ["count_examples", "list_files", "make_dataset"]
+__all__ = [
+  "LengthGrid",
+  "count_examples",
+  "length_grid",
+  "list_files",
+  "make_dataset",
+  "pad_batch",
+]
+
+PASSAGE = "passage"
+QUESTION = "question"
+# `{key: {axis: PASSAGE or QUESTION}}` for keys the name rule does not cover.
+LengthAxes = Mapping[str, Mapping[int, str]]
+_LENGTH_KEYS = ("passage_len", "question_len")
 
 _COMPRESSION = "GZIP"
 # Files read at once by the training input.
 _CYCLE_LENGTH = 4
+
+
+@dataclasses.dataclass(frozen=True)
+class LengthGrid:
+  """The passage and question sizes batches are padded to.
+
+  Attributes:
+    passage: Increasing passage lengths; the last is the longest passage
+      the data holds (`data.max_passage_len`).
+    question: Increasing question lengths, the last `data.max_question_len`.
+  """
+
+  passage: tuple[int, ...]
+  question: tuple[int, ...]
+
+  @property
+  def max_batch_shapes(self) -> int:
+    """Distinct batch shapes in one pass, at most.
+
+    A (passage, question) size pair for full batches and for the final
+    partial batch of each length bucket (training) or of the pass.
+    """
+    return 2 * len(self.passage) * len(self.question)
+
+
+def length_grid(config: ExperimentConfig) -> LengthGrid | None:
+  """The grid `config.runtime.pad_to_bucket` asks for, or None (no padding).
+
+  Auto (None) pads under XLA (`runtime.jit_compile` without `run_eagerly`).
+  Passages pad to the bucket boundaries below `data.max_passage_len`, then
+  to it; questions to the `runtime.question_buckets` below
+  `data.max_question_len`, then to it.
+  """
+  runtime, data = config.runtime, config.data
+  pad = runtime.pad_to_bucket
+  if pad is None:
+    pad = runtime.jit_compile and not runtime.run_eagerly
+  if not pad:
+    return None
+
+  def grid(lengths, longest):
+    return tuple(sorted({n for n in lengths if 0 < n < longest} | {longest}))
+
+  return LengthGrid(
+    grid(data.bucket_boundaries, data.max_passage_len),
+    grid(runtime.question_buckets, data.max_question_len),
+  )
+
+
+def _length_axes(key: str, extra: LengthAxes) -> Mapping[int, str]:
+  if key in extra:
+    return extra[key]
+  if key in _LENGTH_KEYS:
+    return {}
+  if key.startswith("passage_"):
+    return {1: PASSAGE}
+  if key.startswith("question_"):
+    return {1: QUESTION}
+  return {}
+
+
+def _check_length_axes(
+  element_spec: Mapping[str, tf.TensorSpec], extra: LengthAxes
+) -> None:
+  """Raises ValueError for a key whose variable axes are not all covered."""
+  for key, spec in element_spec.items():
+    if key in extra:
+      continue
+    covered = _length_axes(key, extra)
+    loose = [
+      axis
+      for axis, size in enumerate(spec.shape.as_list())
+      if axis > 0 and size is None and axis not in covered
+    ]
+    if loose:
+      raise ValueError(
+        f"Cannot pad batches to the length grid: key {key!r} has "
+        f"variable-size axes {loose} that are neither passage nor question "
+        "positions by name; say which they are with length_axes="
+        f"{{{key!r}: {{axis: 'passage' or 'question'}}}}."
+      )
+
+
+def _next_length(size: tf.Tensor, lengths: tuple[int, ...]) -> tf.Tensor:
+  """The smallest of `lengths` >= `size`, or `size` above them all."""
+  grid = tf.constant(lengths, tf.int32)
+  size = tf.cast(size, tf.int32)
+  largest = tf.constant(tf.int32.max, tf.int32)
+  target = tf.reduce_min(tf.where(grid >= size, grid, largest))
+  return tf.where(tf.equal(target, largest), size, target)
+
+
+def pad_batch(
+  batch: Mapping[str, tf.Tensor],
+  grid: LengthGrid,
+  length_axes: LengthAxes | None = None,
+) -> dict[str, tf.Tensor]:
+  """Zero-pads a batch's passage and question axes onto `grid`.
+
+  Args:
+    batch: A batch dict of `make_dataset` (any passage / question sizes).
+    grid: The lengths to pad to.
+    length_axes: Passage / question axes of keys the name rule does not
+      cover (see the module docstring).
+
+  Returns:
+    The batch with every passage axis as long as the smallest grid passage
+    length >= the batch's passage axis (`passage_ids`' axis 1), and the
+    question axes likewise (`question_ids`); values unchanged, the added
+    positions zero.
+  """
+  length_axes = dict(length_axes or {})
+  targets = {
+    PASSAGE: _next_length(tf.shape(batch["passage_ids"])[1], grid.passage),
+    QUESTION: _next_length(tf.shape(batch["question_ids"])[1], grid.question),
+  }
+  padded = {}
+  for key, value in batch.items():
+    axes = _length_axes(key, length_axes)
+    if not axes:
+      padded[key] = value
+      continue
+    shape = tf.shape(value)
+    paddings = [
+      [0, targets[axes[axis]] - shape[axis]] if axis in axes else [0, 0]
+      for axis in range(value.shape.rank)
+    ]
+    padded[key] = tf.pad(value, paddings)
+  return padded
 
 
 def list_files(file_pattern: str) -> list[str]:
@@ -74,6 +230,8 @@ def make_dataset(
   extra_parse: features.ExtraParse | None = None,
   drop_remainder: bool = False,
   cache: bool = False,
+  pad_to: LengthGrid | None = None,
+  length_axes: LengthAxes | None = None,
 ) -> tf.data.Dataset:
   """Reads feature-spec TFRecords into padded model-input batches.
 
@@ -103,6 +261,11 @@ def make_dataset(
       set `shuffle_buffer` to at least the split size for a full shuffle.
       The order is still the same on every run with a seed and still
       differs between epochs.
+    pad_to: Pad every batch onto this grid (bounded shapes, see the module
+      docstring; `length_grid(config)`); None pads to each batch's longest.
+    length_axes: `{key: {axis: "passage" or "question"}}` for `extra_parse`
+      keys whose variable axes are not named by the `passage_` /
+      `question_` rule (with `pad_to`).
 
   Returns:
     A dataset of flat dicts, documented in this module's docstring.
@@ -110,7 +273,8 @@ def make_dataset(
   Raises:
     DataError: If no file matches `file_pattern`.
     TypeError: If `data_config` is not a `DataConfig`.
-    ValueError: If `batch_size` is not positive.
+    ValueError: If `batch_size` is not positive, or with `pad_to` when a
+      key's variable axes are not all passage or question positions.
   """
   if not isinstance(data_config, DataConfig):
     raise TypeError(
@@ -171,4 +335,19 @@ def make_dataset(
     )
   else:
     dataset = dataset.padded_batch(batch_size, drop_remainder=drop_remainder)
+  if pad_to is not None:
+    length_axes = dict(length_axes or {})
+    _check_length_axes(dataset.element_spec, length_axes)
+    logging.info(
+      "Batches padded to passage lengths %s and question lengths %s: at "
+      "most %d batch shapes per pass.",
+      pad_to.passage,
+      pad_to.question,
+      pad_to.max_batch_shapes,
+    )
+    dataset = dataset.map(
+      lambda batch: pad_batch(batch, pad_to, length_axes),
+      num_parallel_calls=tf.data.AUTOTUNE,
+      deterministic=True,
+    )
   return dataset.prefetch(tf.data.AUTOTUNE)

@@ -229,6 +229,15 @@ def parse_knowledge(parsed: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
   }
 
 
+# The passage and question axes of the batched knowledge keys, for padding
+# batches onto `runtime.pad_to_bucket`'s length grid.
+KNOWLEDGE_LENGTH_AXES = {
+  "teacher_start_probs": {1: dataset_lib.PASSAGE},
+  "teacher_end_probs": {1: dataset_lib.PASSAGE},
+  "teacher_attention": {2: dataset_lib.PASSAGE, 3: dataset_lib.QUESTION},
+}
+
+
 def make_knowledge_dataset(
   pattern: str,
   config: ExperimentConfig,
@@ -251,6 +260,9 @@ def make_knowledge_dataset(
     cache: Keep the parsed knowledge in memory after the first pass (see
       `dataset.make_dataset`; about 4 KB per example at the small preset).
 
+  Batches are padded onto `dataset.length_grid(config)` when the runtime
+  asks for it (`runtime.pad_to_bucket`).
+
   Returns:
     A dataset of flat dicts: the `dataset.make_dataset` keys plus
     `teacher_start_probs`, `teacher_end_probs` float32 `[batch, passage_len]`,
@@ -267,4 +279,6 @@ def make_knowledge_dataset(
     extra_spec=KNOWLEDGE_SPEC,
     extra_parse=parse_knowledge,
     cache=cache,
+    pad_to=dataset_lib.length_grid(config),
+    length_axes=KNOWLEDGE_LENGTH_AXES,
   )
