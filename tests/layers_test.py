@@ -1,5 +1,7 @@
 """Tests of the RMR layers: shapes, masking invariance, config, gradients."""
 
+import importlib
+
 import keras
 import numpy as np
 import pytest
@@ -15,6 +17,7 @@ from a2d_tf.layers import (
   MemoryAnswerPointer,
   SelfAlignment,
   SemanticFusionUnit,
+  recurrent,
 )
 from a2d_tf.layers.alignment import reattention, self_mask
 
@@ -163,6 +166,65 @@ def test_bilstm_config_round_trip_and_gradients():
   _assert_round_trip(layer, call)
   _assert_gradients_reach_all(layer, call)
   assert layer.get_config()["use_cudnn"] is False
+
+
+def graph_op_types(concrete_function) -> list[str]:
+  """Op types of a traced function, nested functions (loops) included."""
+  graph_def = concrete_function.graph.as_graph_def()
+  types = [node.op for node in graph_def.node]
+  for function in graph_def.library.function:
+    types.extend(node.op for node in function.node_def)
+  return types
+
+
+def _traced_bilstm(layer, gradients=False):
+  x = tf.TensorSpec([None, None, 5], tf.float32)
+  mask = tf.TensorSpec([None, None], tf.bool)
+
+  @tf.function
+  def forward(x, mask):
+    with tf.GradientTape() as tape:
+      out = layer(x, mask)
+    if not gradients:
+      return out
+    return tape.gradient(out, layer.trainable_weights)
+
+  layer.build((None, None, 5))
+  return graph_op_types(forward.get_concrete_function(x, mask))
+
+
+@pytest.mark.parametrize("return_sequences", [True, False])
+def test_bilstm_cudnn_graph_has_the_kernel_and_no_mask_assertion(
+  monkeypatch, return_sequences
+):
+  # Traced only (no GPU here): the graph a GPU would run.
+  monkeypatch.setattr(recurrent, "gpu_available", lambda: True)
+  layer = BiLSTM(HIDDEN, return_sequences=return_sequences)
+  assert layer.uses_cudnn()
+  ops = _traced_bilstm(layer)
+  assert ops.count("CudnnRNNV3") == 2
+  assert "Assert" not in ops and "While" not in ops
+  assert "CudnnRNNBackpropV3" in _traced_bilstm(layer, gradients=True)
+  # Keras' own cuDNN path asserts on the mask: a host op per LSTM call.
+  keras_rnn = importlib.import_module("keras.src.backend.tensorflow.rnn")
+  monkeypatch.setattr(keras_rnn, "_is_gpu_available", lambda: True)
+  lstm = keras.layers.LSTM(HIDDEN, use_cudnn=True)
+  lstm.build((None, None, 5))
+  keras_ops = graph_op_types(
+    tf.function(lambda x, m: lstm(x, mask=m)).get_concrete_function(
+      tf.TensorSpec([None, None, 5]), tf.TensorSpec([None, None], tf.bool)
+    )
+  )
+  assert "CudnnRNNV3" in keras_ops and "Assert" in keras_ops
+
+
+def test_bilstm_without_gpu_runs_the_while_loop_kernel():
+  layer = BiLSTM(HIDDEN)
+  assert not layer.uses_cudnn()
+  ops = _traced_bilstm(layer)
+  assert "CudnnRNNV3" not in ops and "While" in ops
+  with pytest.raises(ValueError, match="use_cudnn=True needs a GPU"):
+    BiLSTM(HIDDEN, use_cudnn=True).uses_cudnn()
 
 
 @pytest.mark.parametrize(
