@@ -295,6 +295,18 @@ def global_batch_size(per_example_loss: tf.Tensor) -> tf.Tensor:
   return size
 
 
+def global_sums(values: list[tf.Tensor]) -> list[tf.Tensor]:
+  """`values` summed over all replicas in a multi-replica replica context.
+
+  Elsewhere (one replica, or a cross-replica context) they are returned as
+  given. Every replica gets the same sums.
+  """
+  context = tf.distribute.get_replica_context()
+  if context is not None and context.num_replicas_in_sync > 1:
+    return list(context.all_reduce(tf.distribute.ReduceOp.SUM, values))
+  return list(values)
+
+
 def reduce_loss(
   per_example_loss: tf.Tensor,
   global_batch: tf.Tensor | int | None = None,

@@ -98,12 +98,19 @@ def make_strategy(distribution: str) -> tf.distribute.Strategy:
   examples the input pipeline puts in one batch. Keras splits each batch
   over the `num_replicas_in_sync` replicas (`per_replica_batch_size`), and
   `losses.reduce_loss` divides by the real global count, so the update is
-  the single-device one whatever the replica count (an uneven last batch
-  included). Scaling out at a fixed per-replica batch therefore means
-  raising `train.batch_size` (and usually the learning rate) by hand. One
-  caveat: on an unevenly split batch the `loss` that Keras logs for a plain
-  reader is off (its tracker assumes equal replica batches) while the
-  update is exact; the student's per-term metrics are exact.
+  the single-device one whatever the replica count. Each length bucket
+  ends in a partial batch (no `drop_remainder`, so no example is dropped);
+  split over the replicas it can leave a replica fewer examples than the
+  others, or none: the update and every logged term (means over examples,
+  summed over the replicas before they are logged; `reader.mean_results`)
+  are still the single-device ones, tested on two logical CPUs with a
+  replica batch of 0 for the reader and the student. Keras 3.15's `fit`
+  fails when its FIRST batch splits unevenly (it averages that batch over
+  the replicas to build the model, keras-team/keras#19246); bucketed input
+  emits full batches first and partial ones at the end, so only a training
+  split smaller than one batch per bucket meets it. Scaling out at a fixed
+  per-replica batch means raising `train.batch_size` (and usually the
+  learning rate) by hand.
 
   Args:
     distribution: One of `config.DISTRIBUTIONS`.

@@ -315,7 +315,7 @@ class RMRReader(keras.Model):
 
   def _track(self, per_example: tf.Tensor) -> dict[str, tf.Tensor]:
     self._loss_metric.update_state(per_example)
-    return {"loss": self._loss_metric.result()}
+    return mean_results({"loss": self._loss_metric})
 
   def get_config(self):
     return {
@@ -336,6 +336,28 @@ class RMRReader(keras.Model):
       "reattention": self.reattention,
       "use_cudnn": self.use_cudnn,
     }
+
+
+def mean_results(
+  trackers: dict[str, keras.metrics.Mean],
+) -> dict[str, tf.Tensor]:
+  """Each `Mean`'s value over every replica's examples so far.
+
+  A train step's logs are read in a replica context, where a Keras metric
+  gives its replica's own mean (its variables sum only when read across
+  replicas), and Keras then averages the replicas' values: wrong once the
+  replicas have seen different numbers of examples (an uneven or empty
+  replica batch). Here the totals and counts are summed over the replicas
+  first (`losses.global_sums`), so every replica logs the single-device
+  value.
+  """
+  sums = losses.global_sums(
+    [v for m in trackers.values() for v in (m.total.value, m.count.value)]
+  )
+  return {
+    name: tf.math.divide_no_nan(sums[2 * i], sums[2 * i + 1])
+    for i, name in enumerate(trackers)
+  }
 
 
 def _input_dict(data) -> dict[str, tf.Tensor]:

@@ -11,7 +11,8 @@ Metrics (standard Keras logs, so they show in the progress bar, `History` and
 `keras.callbacks.TensorBoard`, with a `val_` prefix on validation data):
 `loss`, the weighted objective actually optimized in the current phase, and
 the unweighted per-example means `ce`, `kd`, `ans`, `att` (a term switched off
-in `DistillConfig` reads 0).
+in `DistillConfig` reads 0); under `tf.distribute` they are means over the
+examples of all replicas (`reader.mean_results`), exact for uneven splits.
 
 Stage-wise training: the phase is a non-trainable variable read inside the
 compiled step, so `StagewiseCallback` switches it between epochs without
@@ -34,7 +35,7 @@ import tensorflow as tf
 
 from a2d_tf import losses
 from a2d_tf.config import DistillConfig, ExperimentConfig
-from a2d_tf.models.reader import build_reader
+from a2d_tf.models.reader import build_reader, mean_results
 
 PHASES = ("joint", "attention", "answer")
 TERMS = ("ce", "kd", "ans", "att")
@@ -143,7 +144,7 @@ class A2DStudent(keras.Model):
     self._trackers["loss"].update_state(terms["total"])
     for name in TERMS:
       self._trackers[name].update_state(terms[name])
-    return {name: m.result() for name, m in self._trackers.items()}
+    return mean_results(self._trackers)
 
   def train_step(self, data):
     batch = _unpack(data)
