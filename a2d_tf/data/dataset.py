@@ -191,7 +191,7 @@ def pad_batch(
     shape = tf.shape(value)
     paddings = [
       [0, targets[axes[axis]] - shape[axis]] if axis in axes else [0, 0]
-      for axis in range(value.shape.rank)
+      for axis in range(len(value.shape))
     ]
     padded[key] = tf.pad(value, paddings)
   return padded
