@@ -21,7 +21,7 @@ SETTINGS = [
 ]
 
 
-def _python(*args, timeout=300):
+def _python(*args, timeout=900):
   env = dict(
     os.environ,
     TF_CPP_MIN_LOG_LEVEL="2",
