@@ -11,7 +11,8 @@ the reader's forward and backward pass. This measures that overhead.
 
 `--steps` training batches of the synthetic corpus (the real input
 function: shuffled, bucketed by passage length) get random knowledge of the
-right shapes and are held in memory, so no input cost is timed. A
+right shapes and are held in memory, so no input cost is timed (padded
+onto the length grid when the runtime asks, as under XLA). A
 random-weight reader (`training.build_model(training.CE, ...)`, the
 teacher's CE step) and an `A2DStudent` of the same size
 (`training.A2D`) train on them with `train_on_batch` (the
@@ -106,7 +107,12 @@ def main(argv: list[str]) -> None:
     data = common.corpus_features(config, tmp)
     batches = []
     for batch in dataset_lib.make_dataset(
-      data.pattern, config.data, batch_size, training=True, seed=_SEED.value
+      data.pattern,
+      config.data,
+      batch_size,
+      training=True,
+      seed=_SEED.value,
+      pad_to=dataset_lib.length_grid(config),
     ).take(_STEPS.value):
       batch = {k: v.numpy() for k, v in batch.items()}
       batch.update(

@@ -116,3 +116,57 @@ def test_predict_fn_cache_traces_each_model_once_across_calls(dev, monkeypatch):
   assert made == [first, second, first, second]
   assert ensemble == fresh
   assert set(single) == set(records)
+
+
+def test_dev_eval_under_xla_on_padded_batches_scores_as_without(
+  dev, tmp_path, monkeypatch
+):
+  _, records, squad_data, vocab = dev
+  predicted = []
+  predict_with = inference._predict_with
+
+  def recording_predict(*args, **kwargs):
+    predicted.append(predict_with(*args, **kwargs)[0])
+    return predicted[-1], 0.0
+
+  monkeypatch.setattr(inference, "_predict_with", recording_predict)
+  config = get_config("tiny", ["runtime.jit_compile=true"])
+  grid = dataset_lib.length_grid(config)
+  out_dir = tmp_path / "features"
+  features.write_split(
+    list(records.values()), vocab, config.data, str(out_dir), "dev", False
+  )
+
+  def dataset(pad_to):
+    return dataset_lib.make_dataset(
+      features.file_pattern(str(out_dir), "dev"),
+      config.data,
+      4,
+      training=False,
+      with_metadata=True,
+      pad_to=pad_to,
+    )
+
+  assert {b["passage_ids"].shape[1] for b in dataset(grid)} <= set(grid.passage)
+  model = build_reader(
+    config.model, vocab.num_words, vocab.num_chars, use_cudnn=False
+  )
+  plain = inference.make_dev_eval_fn(
+    dataset(None), records, squad_data, config.model.max_answer_len
+  )
+  xla = inference.make_dev_eval_fn(
+    dataset(grid),
+    records,
+    squad_data,
+    config.model.max_answer_len,
+    jit_compile=True,
+  )
+  assert xla(model) == pytest.approx(plain(model))
+  # The same spans with the same scores, not just the same EM / F1.
+  compiled, eager = predicted
+  assert set(compiled) == set(eager) == set(records)
+  for example_id, prediction in eager.items():
+    assert compiled[example_id].text == prediction.text
+    assert compiled[example_id].score == pytest.approx(
+      prediction.score, rel=1e-4
+    )
