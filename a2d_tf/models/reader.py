@@ -1,7 +1,8 @@
 """The Reinforced Mnemonic Reader (Hu et al., IJCAI 2018) as a Keras model.
 
 Input: the flat batch dict of `a2d_tf.data.dataset.make_dataset`; the keys in
-`INPUT_KEYS` are read and any other key (`start`, `id`, `teacher_*`, ...) is
+`RMRReader.input_keys` (`INPUT_KEYS`, less `question_em` unless the reader
+uses it) are read and any other key (`start`, `id`, `teacher_*`, ...) is
 ignored by `call`. Masks come from `question_len` / `passage_len` only.
 
 Architecture: feature-rich embedding (word; character BiLSTM or CNN;
