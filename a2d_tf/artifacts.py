@@ -35,7 +35,7 @@ from a2d_tf.config import ExperimentConfig
 from a2d_tf.data import dataset as dataset_lib
 from a2d_tf.data import features, squad
 from a2d_tf.data.records import Record
-from a2d_tf.data.vocab import Vocabulary
+from a2d_tf.data.vocab import Vocabulary, WordVectors
 
 SPLITS_FILE = "splits.json"
 EMBEDDING_FILE = "embedding.npy"
@@ -73,12 +73,20 @@ def squad_data(examples: kit.Artifact, split: str) -> list:
     return json.load(f)["data"]
 
 
-def load_vocab(vocab: kit.Artifact) -> tuple[Vocabulary, np.ndarray | None]:
-  """The vocabulary and the pretrained embedding matrix, if any."""
-  matrix = None
+def load_vocab(vocab: kit.Artifact) -> tuple[Vocabulary, WordVectors | None]:
+  """The vocabulary and its pretrained word vectors, if any.
+
+  The vectors' trainable rows are the vocabulary's `num_trainable_words`
+  (0, every row frozen, for a vocabulary saved without that layout).
+  """
+  vocabulary = Vocabulary.load(vocab.uri)
+  vectors = None
   if os.path.exists(vocab.path(EMBEDDING_FILE)):
-    matrix = np.load(vocab.path(EMBEDDING_FILE))
-  return Vocabulary.load(vocab.uri), matrix
+    vectors = WordVectors(
+      np.load(vocab.path(EMBEDDING_FILE)),
+      vocabulary.num_trainable_words or 0,
+    )
+  return vocabulary, vectors
 
 
 def feature_pattern(features_artifact: kit.Artifact, split: str) -> str:

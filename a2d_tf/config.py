@@ -39,6 +39,13 @@ class DataConfig:
     synthetic_train_size: Passages in the embedded corpus' train split.
     synthetic_dev_size: Passages in the embedded corpus' dev split.
     synthetic_seed: Seed of the embedded corpus generator.
+    tune_top_words: With pretrained vectors (`--glove_file`), the N most
+      frequent training-question words keep training from their pretrained
+      vectors, as DrQA's `tune_partial` does (DrQA uses 1000); 0 freezes
+      every word that has a vector. Words without a vector always train.
+      It decides the vocabulary's id layout (see `a2d_tf.data.vocab`), so it
+      lives here with the transform's other settings; without pretrained
+      vectors every row trains and it has no effect.
   """
 
   max_passage_len: int = 400
@@ -53,6 +60,7 @@ class DataConfig:
   synthetic_train_size: int = 600
   synthetic_dev_size: int = 100
   synthetic_seed: int = 13
+  tune_top_words: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,7 +75,15 @@ class ModelConfig:
     char_encoder: "bilstm" or "cnn".
     hidden: Hidden units per direction of every BiLSTM (100 in the paper).
     aligner_hops: Iterative aligner hops T (3 in the paper).
-    pointer_hops: Memory-based answer pointer hops L (2 in the paper).
+    pointer: Answer pointer: "memory" (the earlier Mnemonic Reader's
+      memory-based pointer, `pointer_hops` hops) or "rmr" (the IJCAI 2018
+      RMR pointer: question summary, start, one SFU update, end; it has
+      no hops).
+    pointer_hops: Memory-based answer pointer hops L (2 in the Mnemonic
+      Reader); unused by the "rmr" pointer.
+    question_em: Give question tokens their own exact-match flags (the word
+      occurs in the passage, exact and lowercased), as RMR does; False
+      feeds the question zero flags.
     dropout: Dropout rate on layer inputs.
     variational_dropout: Use the same dropout mask over time for LSTM inputs.
     max_answer_len: Longest span (tokens) the decoder returns.
@@ -79,7 +95,9 @@ class ModelConfig:
   char_encoder: str = "cnn"
   hidden: int = 32
   aligner_hops: int = 2
+  pointer: str = "memory"
   pointer_hops: int = 2
+  question_em: bool = False
   dropout: float = 0.0
   variational_dropout: bool = True
   max_answer_len: int = 15
@@ -284,7 +302,8 @@ PRESETS: dict[str, ExperimentConfig] = {
   # dominate), so batches of 32, 32 units and Adam at 1e-2 learn the most
   # per second; dropout only slowed learning at this budget.
   "small": ExperimentConfig(),
-  # The published RMR / A2D settings (GloVe 300-d, 100 units, T=3, L=2).
+  # The published RMR / A2D settings (GloVe 300-d, 100 units, T=3, the
+  # IJCAI answer pointer, exact-match flags on both sides).
   "paper": ExperimentConfig(
     data=DataConfig(
       max_passage_len=400,
@@ -300,7 +319,8 @@ PRESETS: dict[str, ExperimentConfig] = {
       char_encoder="bilstm",
       hidden=100,
       aligner_hops=3,
-      pointer_hops=2,
+      pointer="rmr",
+      question_em=True,
       dropout=0.3,
     ),
     train=TrainConfig(batch_size=32, epochs=20, learning_rate=8e-4),
