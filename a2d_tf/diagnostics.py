@@ -13,17 +13,28 @@ their probability on the gold boundaries there, while on unseen questions
   and the mean probability on the gold boundary, over examples and both
   ends.
 
-`KnowledgeDiagnostics` accumulates them one example at a time, as a reader
-of a knowledge file goes through its records.
+`KnowledgeDiagnostics` accumulates them one example at a time:
+`knowledge_diagnostics` feeds it the records of a knowledge artifact (the
+training split, where the teachers have seen every question), the evaluate
+step feeds it the teachers' outputs on dev. Both score answer texts decoded
+by the one span decoder.
 """
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Sequence
 
 import numpy as np
+import tensorflow as tf
 
+from a2d_tf import decoding
+from a2d_tf.data import knowledge as knowledge_lib
+from a2d_tf.data.records import DataError
 from a2d_tf.metrics import squad
+
+DIAGNOSTICS_FILE = "diagnostics.json"
 
 
 def sharpness(probs: np.ndarray, gold: int | None = None) -> dict[str, float]:
@@ -155,3 +166,100 @@ def _scores(text: str, gold_answers: Sequence[str]) -> tuple[float, float]:
   )
   f1 = squad.metric_max_over_ground_truths(squad.f1_score, text, gold_answers)
   return float(em), float(f1)
+
+
+def _ints(example: tf.train.Example, key: str) -> list[int]:
+  return list(example.features.feature[key].int64_list.value)
+
+
+def _float16(example: tf.train.Example, key: str) -> np.ndarray:
+  data = example.features.feature[key].bytes_list.value[0]
+  return np.frombuffer(data, dtype="<f2").astype(np.float64)
+
+
+def knowledge_diagnostics(knowledge_dir: str) -> dict:
+  """`KnowledgeDiagnostics.result()` of a knowledge artifact's records.
+
+  Reads the records (`data.knowledge` format, with `teacher_spans` and
+  `ensemble_span`) and the gold answers they were made against
+  (`gold.jsonl` beside them).
+
+  Args:
+    knowledge_dir: The knowledge artifact's directory.
+
+  Returns:
+    The diagnostics dict (see `KnowledgeDiagnostics.result`).
+
+  Raises:
+    DataError: When there are no records, a record has no gold answers or
+      lacks the span keys (knowledge written before they existed), or the
+      teacher count differs between records (names file, record, field).
+  """
+  gold_path = os.path.join(knowledge_dir, knowledge_lib.GOLD_FILE)
+  if not tf.io.gfile.exists(gold_path):
+    raise DataError("the gold answers file is missing", path=gold_path)
+  gold = {}
+  with tf.io.gfile.GFile(gold_path) as f:
+    for line in f:
+      if line.strip():
+        record_id, answers = knowledge_lib.parse_gold_line(line, gold_path)
+        gold[record_id] = answers
+  files = sorted(
+    tf.io.gfile.glob(knowledge_lib.knowledge_pattern(knowledge_dir))
+  )
+  if not files:
+    raise DataError("no knowledge records", path=knowledge_dir)
+  acc = None
+  for path in files:
+    for raw in tf.data.TFRecordDataset(path, compression_type="GZIP"):
+      example = tf.train.Example.FromString(raw.numpy())
+      record_id = example.features.feature["id"].bytes_list.value[0].decode()
+      if record_id not in gold:
+        raise DataError(
+          "no gold answers for this record", path=path, record_id=record_id
+        )
+      spans = _ints(example, "teacher_spans")
+      ensemble_span = _ints(example, "ensemble_span")
+      if not spans or len(spans) % 2 or len(ensemble_span) != 2:
+        raise DataError(
+          "no teacher spans: knowledge written by an older a2d; re-run "
+          "the knowledge step",
+          path=path,
+          record_id=record_id,
+          field="teacher_spans",
+        )
+      if acc is None:
+        acc = KnowledgeDiagnostics(len(spans) // 2)
+      elif len(spans) // 2 != acc.num_teachers:
+        raise DataError(
+          f"{len(spans) // 2} teachers, other records have {acc.num_teachers}",
+          path=path,
+          record_id=record_id,
+          field="teacher_spans",
+        )
+      context, answers = gold[record_id]
+      offsets = (
+        _ints(example, "passage_char_starts"),
+        _ints(example, "passage_char_ends"),
+      )
+      pairs = [spans[2 * t : 2 * t + 2] for t in range(len(spans) // 2)]
+      acc.add(
+        [decoding.span_text(context, *offsets, *p)[0] for p in pairs],
+        decoding.span_text(context, *offsets, *ensemble_span)[0],
+        answers,
+        _float16(example, "teacher_start_probs"),
+        _float16(example, "teacher_end_probs"),
+        _ints(example, "start")[0],
+        _ints(example, "end")[0],
+      )
+  return acc.result()
+
+
+def write_diagnostics(knowledge_dir: str) -> dict:
+  """Computes `knowledge_diagnostics` and writes it as `diagnostics.json`."""
+  result = knowledge_diagnostics(knowledge_dir)
+  with tf.io.gfile.GFile(
+    os.path.join(knowledge_dir, DIAGNOSTICS_FILE), "w"
+  ) as f:
+    f.write(json.dumps(result, indent=2, sort_keys=True))
+  return result
