@@ -46,6 +46,16 @@ class DataConfig:
       It decides the vocabulary's id layout (see `a2d_tf.data.vocab`), so it
       lives here with the transform's other settings; without pretrained
       vectors every row trains and it has no effect.
+    validation_fraction: Share of the training questions held out, by
+      article, as the validation split on which teachers and the student
+      keep their best epoch (`data.splits`); 0 keeps the last epoch. The
+      dev and evaluation sets are only ever reported, never selected on.
+    split_seed: Seed of the validation split and of the generated
+      adversarial sample.
+    adversarial_questions: For real SQuAD data (`json`, `tfds`): dev
+      questions that get a generated AddSent-style variant in an
+      `adversarial` evaluation set (`data.addsent`); 0 makes none. The
+      embedded corpus brings its own adversarial split.
   """
 
   max_passage_len: int = 400
@@ -61,6 +71,9 @@ class DataConfig:
   synthetic_dev_size: int = 100
   synthetic_seed: int = 13
   tune_top_words: int = 0
+  validation_fraction: float = 0.05
+  split_seed: int = 0
+  adversarial_questions: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,6 +129,12 @@ class TrainConfig:
     learning_rate: Adam learning rate.
     clipnorm: Global gradient-norm clipping.
     seed: Base seed; teacher k uses `seed + k`.
+    lr_decay: The learning rate is multiplied by this after every epoch
+      (epoch e trains at `learning_rate * lr_decay**e`); 1 keeps it.
+    early_stopping_patience: Stop a model's training when its validation
+      F1 has not improved for this many epochs (0: train every epoch).
+      The best epoch's weights are kept either way when there is a
+      validation split.
   """
 
   batch_size: int = 32
@@ -123,6 +142,8 @@ class TrainConfig:
   learning_rate: float = 1e-2
   clipnorm: float = 5.0
   seed: int = 1
+  lr_decay: float = 1.0
+  early_stopping_patience: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,6 +174,9 @@ class DistillConfig:
     stagewise: Train attention first (`warmup_epochs` epochs of ATT only),
       then the remaining terms, instead of joint training.
     warmup_epochs: Attention warm-up epochs for stage-wise training.
+    epochs: The student's (joint or answer-phase) training epochs; 0 trains
+      it as long as a teacher (`train.epochs`). The student learns from
+      softer targets than the gold labels and may train longer.
   """
 
   temperature: float = 2.0
@@ -163,6 +187,7 @@ class DistillConfig:
   use_att: bool = True
   stagewise: bool = False
   warmup_epochs: int = 1
+  epochs: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -459,10 +484,19 @@ def _above(low: float) -> Callable[[Any], str]:
   return lambda v: "" if v > low else f"must be > {low}"
 
 
+def _in_range(low: float, high: float) -> Callable[[Any], str]:
+  return lambda v: "" if low <= v < high else f"must be in [{low}, {high})"
+
+
 # What `validate` checks, in section order: (section, field, rule), where a
 # rule returns "" for a good value and otherwise what a good value is.
 _RULES = (
+  ("data", "validation_fraction", _in_range(0.0, 1.0)),
+  ("data", "adversarial_questions", _at_least(0)),
+  ("train", "lr_decay", _above(0)),
+  ("train", "early_stopping_patience", _at_least(0)),
   ("distill", "temperature", _above(0)),
+  ("distill", "epochs", _at_least(0)),
   ("runtime", "distribution", _one_of(*DISTRIBUTIONS)),
   ("runtime", "mixed_precision", _one_of(*MIXED_PRECISION_POLICIES)),
   ("runtime", "steps_per_execution", _at_least(1)),

@@ -54,8 +54,7 @@ def transform(
     )
   vocabulary.save(vocab.uri)
   vocab.counts.update(words=vocabulary.num_words, chars=vocabulary.num_chars)
-  splits = ["train"] + artifacts.eval_sets(examples)
-  for split in splits:
+  for split in artifacts.featurized_splits(examples):
     records = (
       train if split == "train" else artifacts.read_split(examples, split)
     )
