@@ -4,7 +4,8 @@ Components write and read artifacts through these functions only, so the
 layout is defined once:
 
 * RawExamples: `<split>.json` per split (SQuAD v1.1 format) and
-  `splits.json` (split names, the evaluation sets among them).
+  `splits.json` (split names, the reported evaluation sets among them, and
+  the validation split used for model selection, if any).
 * Vocabulary: the `Vocabulary` files, plus `embedding.npy` when pretrained
   vectors were given.
 * Features: `<split>-*.tfrecord.gz` shards and `<split>_stats.json`.
@@ -35,9 +36,10 @@ from a2d_tf.config import ExperimentConfig
 from a2d_tf.data import dataset as dataset_lib
 from a2d_tf.data import features, squad
 from a2d_tf.data.records import Record
-from a2d_tf.data.vocab import Vocabulary
+from a2d_tf.data.vocab import Vocabulary, WordVectors
 
 SPLITS_FILE = "splits.json"
+VALIDATION_SPLIT = "validation"
 EMBEDDING_FILE = "embedding.npy"
 MODEL_FILE = "model.keras"
 PREDICTIONS_DIR = "predictions"
@@ -50,15 +52,35 @@ def write_splits(
   for name, records in splits.items():
     squad.write_squad_json(records, out.path(f"{name}.json"))
     out.counts[name] = len(records)
-  eval_sets = [name for name in splits if name != "train"]
+  eval_sets = [n for n in splits if n not in ("train", VALIDATION_SPLIT)]
+  index = {
+    "splits": list(splits),
+    "eval_sets": eval_sets,
+    "validation": VALIDATION_SPLIT if VALIDATION_SPLIT in splits else None,
+  }
   with open(out.path(SPLITS_FILE), "w", encoding="utf-8") as f:
-    json.dump({"splits": list(splits), "eval_sets": eval_sets}, f, indent=2)
+    json.dump(index, f, indent=2)
+
+
+def _split_index(examples: kit.Artifact) -> dict:
+  with open(examples.path(SPLITS_FILE), encoding="utf-8") as f:
+    return json.load(f)
 
 
 def eval_sets(examples: kit.Artifact) -> list[str]:
-  """Names of the evaluation splits (`dev` first, then extra sets)."""
-  with open(examples.path(SPLITS_FILE), encoding="utf-8") as f:
-    return json.load(f)["eval_sets"]
+  """Names of the reported evaluation splits (`dev` first, then extras)."""
+  return _split_index(examples)["eval_sets"]
+
+
+def validation_split(examples: kit.Artifact) -> str | None:
+  """The split models are selected on, or None when none was held out."""
+  return _split_index(examples).get("validation")
+
+
+def featurized_splits(examples: kit.Artifact) -> list[str]:
+  """Every split `transform` writes features for, `train` first."""
+  validation = validation_split(examples)
+  return ["train", *([validation] if validation else []), *eval_sets(examples)]
 
 
 def read_split(examples: kit.Artifact, split: str) -> list[Record]:
@@ -73,12 +95,20 @@ def squad_data(examples: kit.Artifact, split: str) -> list:
     return json.load(f)["data"]
 
 
-def load_vocab(vocab: kit.Artifact) -> tuple[Vocabulary, np.ndarray | None]:
-  """The vocabulary and the pretrained embedding matrix, if any."""
-  matrix = None
+def load_vocab(vocab: kit.Artifact) -> tuple[Vocabulary, WordVectors | None]:
+  """The vocabulary and its pretrained word vectors, if any.
+
+  The vectors' trainable rows are the vocabulary's `num_trainable_words`
+  (0, every row frozen, for a vocabulary saved without that layout).
+  """
+  vocabulary = Vocabulary.load(vocab.uri)
+  vectors = None
   if os.path.exists(vocab.path(EMBEDDING_FILE)):
-    matrix = np.load(vocab.path(EMBEDDING_FILE))
-  return Vocabulary.load(vocab.uri), matrix
+    vectors = WordVectors(
+      np.load(vocab.path(EMBEDDING_FILE)),
+      vocabulary.num_trainable_words or 0,
+    )
+  return vocabulary, vectors
 
 
 def feature_pattern(features_artifact: kit.Artifact, split: str) -> str:

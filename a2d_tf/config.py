@@ -42,6 +42,23 @@ class DataConfig:
     synthetic_train_size: Passages in the embedded corpus' train split.
     synthetic_dev_size: Passages in the embedded corpus' dev split.
     synthetic_seed: Seed of the embedded corpus generator.
+    tune_top_words: With pretrained vectors (`--glove_file`), the N most
+      frequent training-question words keep training from their pretrained
+      vectors, as DrQA's `tune_partial` does (DrQA uses 1000); 0 freezes
+      every word that has a vector. Words without a vector always train.
+      It decides the vocabulary's id layout (see `a2d_tf.data.vocab`), so it
+      lives here with the transform's other settings; without pretrained
+      vectors every row trains and it has no effect.
+    validation_fraction: Share of the training questions held out, by
+      article, as the validation split on which teachers and the student
+      keep their best epoch (`data.splits`); 0 keeps the last epoch. The
+      dev and evaluation sets are only ever reported, never selected on.
+    split_seed: Seed of the validation split and of the generated
+      adversarial sample.
+    adversarial_questions: For real SQuAD data (`json`, `tfds`): dev
+      questions that get a generated AddSent-style variant in an
+      `adversarial` evaluation set (`data.addsent`); 0 makes none. The
+      embedded corpus brings its own adversarial split.
   """
 
   max_passage_len: int = 400
@@ -56,6 +73,10 @@ class DataConfig:
   synthetic_train_size: int = 600
   synthetic_dev_size: int = 100
   synthetic_seed: int = 13
+  tune_top_words: int = 0
+  validation_fraction: float = 0.05
+  split_seed: int = 0
+  adversarial_questions: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,7 +91,15 @@ class ModelConfig:
     char_encoder: "bilstm" or "cnn".
     hidden: Hidden units per direction of every BiLSTM (100 in the paper).
     aligner_hops: Iterative aligner hops T (3 in the paper).
-    pointer_hops: Memory-based answer pointer hops L (2 in the paper).
+    pointer: Answer pointer: "memory" (the earlier Mnemonic Reader's
+      memory-based pointer, `pointer_hops` hops) or "rmr" (the IJCAI 2018
+      RMR pointer: question summary, start, one SFU update, end; it has
+      no hops).
+    pointer_hops: Memory-based answer pointer hops L (2 in the Mnemonic
+      Reader); unused by the "rmr" pointer.
+    question_em: Give question tokens their own exact-match flags (the word
+      occurs in the passage, exact and lowercased), as RMR does; False
+      feeds the question zero flags.
     dropout: Dropout rate on layer inputs.
     variational_dropout: Use the same dropout mask over time for LSTM inputs.
     max_answer_len: Longest span (tokens) the decoder returns.
@@ -82,7 +111,9 @@ class ModelConfig:
   char_encoder: str = "cnn"
   hidden: int = 32
   aligner_hops: int = 2
+  pointer: str = "memory"
   pointer_hops: int = 2
+  question_em: bool = False
   dropout: float = 0.0
   variational_dropout: bool = True
   max_answer_len: int = 15
@@ -101,6 +132,12 @@ class TrainConfig:
     learning_rate: Adam learning rate.
     clipnorm: Global gradient-norm clipping.
     seed: Base seed; teacher k uses `seed + k`.
+    lr_decay: The learning rate is multiplied by this after every epoch
+      (epoch e trains at `learning_rate * lr_decay**e`); 1 keeps it.
+    early_stopping_patience: Stop a model's training when its validation
+      F1 has not improved for this many epochs (0: train every epoch).
+      The best epoch's weights are kept either way when there is a
+      validation split.
   """
 
   batch_size: int = 32
@@ -108,6 +145,8 @@ class TrainConfig:
   learning_rate: float = 1e-2
   clipnorm: float = 5.0
   seed: int = 1
+  lr_decay: float = 1.0
+  early_stopping_patience: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,6 +177,9 @@ class DistillConfig:
     stagewise: Train attention first (`warmup_epochs` epochs of ATT only),
       then the remaining terms, instead of joint training.
     warmup_epochs: Attention warm-up epochs for stage-wise training.
+    epochs: The student's (joint or answer-phase) training epochs; 0 trains
+      it as long as a teacher (`train.epochs`). The student learns from
+      softer targets than the gold labels and may train longer.
   """
 
   temperature: float = 2.0
@@ -148,6 +190,7 @@ class DistillConfig:
   use_att: bool = True
   stagewise: bool = False
   warmup_epochs: int = 1
+  epochs: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -187,7 +230,7 @@ class RuntimeConfig:
     mixed_precision: Keras dtype policy of the models, one of
       `MIXED_PRECISION_POLICIES` ("" keeps float32); logits, attentions and
       losses stay float32.
-    jit_compile: Compile the train step (and the per-epoch dev forward
+    jit_compile: Compile the train step (and the per-epoch validation forward
       pass) with XLA.
     use_cudnn: Run the LSTMs with cuDNN kernels. Auto: on a GPU unless
       `jit_compile` (cuDNN's `CudnnRNNV3` has no XLA kernel, so the two
@@ -324,7 +367,20 @@ PRESETS: dict[str, ExperimentConfig] = {
   # dominate), so batches of 32, 32 units and Adam at 1e-2 learn the most
   # per second; dropout only slowed learning at this budget.
   "small": ExperimentConfig(),
-  # The published RMR / A2D settings (GloVe 300-d, 100 units, T=3, L=2).
+  # Real SQuAD v1.1 on 2 CPU cores (`bench/fidelity.py`; README "Results on
+  # SQuAD v1.1"): the small reader with dropout, whose teachers' knowledge
+  # on their own training questions stays softer, three teacher epochs, a
+  # student that trains longer, every model kept at its best epoch on the
+  # validation split, and an AddSent-style adversarial split generated
+  # from 1,000 dev questions. Chosen by the experiments in the README.
+  "squad_cpu": ExperimentConfig(
+    data=DataConfig(adversarial_questions=1000),
+    model=ModelConfig(dropout=0.2),
+    train=TrainConfig(epochs=3),
+    distill=DistillConfig(epochs=4),
+  ),
+  # The published RMR / A2D settings (GloVe 300-d, 100 units, T=3, the
+  # IJCAI answer pointer, exact-match flags on both sides).
   "paper": ExperimentConfig(
     data=DataConfig(
       max_passage_len=400,
@@ -340,7 +396,8 @@ PRESETS: dict[str, ExperimentConfig] = {
       char_encoder="bilstm",
       hidden=100,
       aligner_hops=3,
-      pointer_hops=2,
+      pointer="rmr",
+      question_em=True,
       dropout=0.3,
     ),
     train=TrainConfig(batch_size=32, epochs=20, learning_rate=8e-4),
@@ -516,10 +573,19 @@ def _increasing_positive(values: Any) -> str:
   return "must be increasing positive lengths"
 
 
+def _in_range(low: float, high: float) -> Callable[[Any], str]:
+  return lambda v: "" if low <= v < high else f"must be in [{low}, {high})"
+
+
 # What `validate` checks, in section order: (section, field, rule), where a
 # rule returns "" for a good value and otherwise what a good value is.
 _RULES = (
+  ("data", "validation_fraction", _in_range(0.0, 1.0)),
+  ("data", "adversarial_questions", _at_least(0)),
+  ("train", "lr_decay", _above(0)),
+  ("train", "early_stopping_patience", _at_least(0)),
   ("distill", "temperature", _above(0)),
+  ("distill", "epochs", _at_least(0)),
   ("runtime", "distribution", _one_of(*DISTRIBUTIONS)),
   ("runtime", "mixed_precision", _one_of(*MIXED_PRECISION_POLICIES)),
   ("runtime", "use_cudnn", _flag_or_auto),

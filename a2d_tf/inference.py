@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from a2d_tf import decoding, ensemble, masking
@@ -128,26 +129,115 @@ def _predict_with(
     start_probs = start_probs.numpy()
     model_seconds += time.perf_counter() - began
     end_probs = end_probs.numpy()
-    lengths = batch["passage_len"].numpy()
-    spans, scores = decoding.best_spans(
-      start_probs, end_probs, lengths, max_answer_len
+    predictions.update(
+      _decode_batch(batch, records, start_probs, end_probs, max_answer_len)
     )
-    ids = [i.decode("utf-8") for i in batch["id"].numpy()]
-    starts = batch["passage_char_starts"].numpy()
-    ends = batch["passage_char_ends"].numpy()
-    for row, example_id in enumerate(ids):
-      n = lengths[row]
-      text, start_char, end_char = decoding.span_text(
-        records[example_id].context,
-        starts[row, :n],
-        ends[row, :n],
-        spans[row, 0],
-        spans[row, 1],
-      )
-      predictions[example_id] = Prediction(
-        text, start_char, end_char, float(scores[row])
-      )
   return predictions, model_seconds
+
+
+def predict_members(
+  models: Sequence[keras.Model],
+  dataset: tf.data.Dataset,
+  records: dict[str, Record],
+  max_answer_len: int,
+  cache: PredictFnCache | None = None,
+  diagnostics=None,
+  temperature: float = 1.0,
+) -> tuple[list[dict[str, Prediction]], dict[str, Prediction]]:
+  """Answers with every member of an ensemble and with the ensemble.
+
+  One forward pass per member and batch serves both: each member's answer
+  is decoded from its own probabilities, the ensemble's from their mean
+  (as `predict` with all the members does).
+
+  Args:
+    models: The K members.
+    dataset: Batches made with `with_metadata=True`.
+    records: The raw records by id.
+    max_answer_len: Longest span in tokens.
+    cache: Traced forward passes to reuse (and fill).
+    diagnostics: Optional `diagnostics.KnowledgeDiagnostics(K)`, fed with
+      every example: the members' and the ensemble's answers, the gold
+      answers, and the ensemble's soft distributions at `temperature`.
+    temperature: tau of the soft distributions given to `diagnostics`.
+
+  Returns:
+    One prediction dict per member, and the ensemble's.
+  """
+  make = make_predict_fn if cache is None else cache
+  predict_fns = [make(m) for m in models]
+  members: list[dict[str, Prediction]] = [{} for _ in models]
+  combined: dict[str, Prediction] = {}
+  for batch in dataset:
+    outputs = [fn(batch) for fn in predict_fns]
+    mask = masking.sequence_mask(
+      batch["passage_len"], tf.shape(outputs[0]["start_logits"])[1]
+    )
+    starts = [o["start_logits"] for o in outputs]
+    ends = [o["end_logits"] for o in outputs]
+    member_probs = [
+      (
+        masking.masked_softmax(s, mask).numpy(),
+        masking.masked_softmax(e, mask).numpy(),
+      )
+      for s, e in zip(starts, ends, strict=True)
+    ]
+    mean_start = ensemble.ensemble_probs(starts, mask, 1.0).numpy()
+    mean_end = ensemble.ensemble_probs(ends, mask, 1.0).numpy()
+    decoded = [
+      _decode_batch(batch, records, start, end, max_answer_len)
+      for start, end in [*member_probs, (mean_start, mean_end)]
+    ]
+    for member, answers in zip(members, decoded[:-1], strict=True):
+      member.update(answers)
+    combined.update(decoded[-1])
+    if diagnostics is not None:
+      soft_start = ensemble.ensemble_probs(starts, mask, temperature).numpy()
+      soft_end = ensemble.ensemble_probs(ends, mask, temperature).numpy()
+      lengths = batch["passage_len"].numpy()
+      for row, example_id in enumerate(decoded[-1]):
+        n = lengths[row]
+        diagnostics.add(
+          [answers[example_id].text for answers in decoded[:-1]],
+          decoded[-1][example_id].text,
+          [a.text for a in records[example_id].answers],
+          soft_start[row, :n],
+          soft_end[row, :n],
+          int(batch["start"][row]),
+          int(batch["end"][row]),
+        )
+  return members, combined
+
+
+def _decode_batch(
+  batch: dict[str, tf.Tensor],
+  records: dict[str, Record],
+  start_probs: np.ndarray,
+  end_probs: np.ndarray,
+  max_answer_len: int,
+) -> dict[str, Prediction]:
+  """The best span of every example of a batch, as `Prediction`s by id."""
+  lengths = batch["passage_len"].numpy()
+  spans, scores = decoding.best_spans(
+    start_probs, end_probs, lengths, max_answer_len
+  )
+  ids = [i.decode("utf-8") for i in batch["id"].numpy()]
+  starts = batch["passage_char_starts"].numpy()
+  ends = batch["passage_char_ends"].numpy()
+  predictions = {}
+  for row, example_id in enumerate(ids):
+    n = lengths[row]
+    text, start_char, end_char = decoding.span_text(
+      records[example_id].context,
+      starts[row, :n],
+      ends[row, :n],
+      spans[row, 0],
+      spans[row, 1],
+    )
+    predictions[example_id] = Prediction(
+      text, start_char, end_char, float(scores[row])
+    )
+  return predictions
 
 
 def time_forward(

@@ -194,6 +194,12 @@ class ComputeKnowledgeFn(beam.DoFn):
       )
       for t in range(len(self._teachers))
     ]
+    ensemble_spans, _ = decoding.best_spans(
+      result["teacher_start_probs"].mean(axis=0),
+      result["teacher_end_probs"].mean(axis=0),
+      p_lens,
+      self._max_answer_len,
+    )
     for i, element in enumerate(batch):
       p, q = int(p_lens[i]), int(q_lens[i])
       spans = np.stack([s[i] for s, _ in per_teacher])
@@ -218,6 +224,8 @@ class ComputeKnowledgeFn(beam.DoFn):
         result["end_probs"][i, :p],
         result["attention"][i, :, :p, :q],
         confusing,
+        teacher_spans=spans[:, 0],
+        ensemble_span=tuple(ensemble_spans[i]),
       )
       serialized = out.SerializeToString()
       self._counters["examples"].inc()

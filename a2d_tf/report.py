@@ -1,27 +1,48 @@
-"""The evaluation report: single teacher / ensemble / student on every set.
+"""The evaluation report: single teachers / ensemble / student on every set.
 
 `report.json` and `report.md` have the shape of the paper's Tables 1, 2 and
-4: EM/F1 of the single model (teacher 0, the baseline), the K-teacher
-ensemble and the A2D student on dev and on every extra evaluation set
-(worst case over adversarial variants where a set has them), parameter
-counts, and the inference wall time of ensemble and student over the same
-examples with the speedup.
+4, with what it takes to read them honestly:
+
+* `single`: the K teachers as single models, the mean with its standard
+  deviation, min and max over the teachers (each teacher is one draw of a
+  single model; teacher 0 alone would be one seed's luck), and `teachers`,
+  each teacher's own scores.
+* `ensemble` and `student`, EM/F1 in percent; on adversarial sets the worst
+  case over each original question's variants.
+* `gain_kept`: the share of the ensemble's F1 gain over the single mean
+  that the student keeps, `(student - single) / (ensemble - single)`
+  (`gain_kept_exact_match` on EM); None when the ensemble gains nothing.
+* `intervals`: paired bootstrap intervals (`metrics.bootstrap`, resampling
+  the set's questions, or original questions on adversarial sets) of
+  `student - single mean` and `student - ensemble`, EM and F1, in points.
+  A difference whose interval contains 0 is not resolved by the set, and
+  the Markdown says so.
+* `knowledge_diagnostics` (top level): per split (the training split's
+  knowledge, and dev) each teacher's and the ensemble's F1 against gold and
+  the sharpness of the soft distributions at tau (`diagnostics`): on the
+  training split the teachers have seen every question, and when their
+  knowledge there is little more than the gold labels, distillation has
+  little to pass on.
+* Parameter counts and the inference wall time of a single teacher, the
+  ensemble and the student over the same examples, with the speedup.
 """
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import keras
-import tensorflow as tf
-
-from a2d_tf import inference
-from a2d_tf.data.records import Record
-from a2d_tf.metrics import adversarial
+from a2d_tf.metrics import adversarial, bootstrap
 from a2d_tf.metrics import squad as squad_metrics
 
 SYSTEMS = ("single", "ensemble", "student")
+METRICS = ("exact_match", "f1")
+# (name in `intervals`, the system the student is compared with)
+COMPARISONS = (
+  ("student_minus_single", "single"),
+  ("student_minus_ensemble", "ensemble"),
+)
 
 
 def is_adversarial(squad_data: list) -> bool:
@@ -31,58 +52,237 @@ def is_adversarial(squad_data: list) -> bool:
   return any(len(members) > 1 for members in groups.values())
 
 
-def score(squad_data: list, predictions: Mapping[str, str]) -> dict[str, Any]:
-  """EM/F1 in percent; the worst case over variants for adversarial sets."""
-  if is_adversarial(squad_data):
-    result = adversarial.evaluate_adversarial(squad_data, predictions)
-    result["worst_case"] = True
-    return result
-  result = squad_metrics.evaluate(squad_data, predictions)
-  result["worst_case"] = False
-  return result
+def score_details(
+  squad_data: list, predictions: Mapping[str, str]
+) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
+  """EM/F1 in percent, and the per-unit scores the means average.
 
-
-def evaluate_systems(
-  systems: Mapping[str, Sequence[keras.Model]],
-  dataset: tf.data.Dataset,
-  records: Mapping[str, Record],
-  squad_data: list,
-  max_answer_len: int,
-  cache: inference.PredictFnCache | None = None,
-) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, str]]]:
-  """Scores each system (a list of models, averaged) on one set.
-
-  `cache` shares each model's traced forward pass between systems (teacher
-  0 is the single system and an ensemble member) and between calls.
+  Units are questions, or original questions (worst case over their
+  variants) on adversarial sets.
 
   Returns:
-    Scores by system, and the official-format predictions by system.
+    The summary (`exact_match`, `f1`, `worst_case`, and on adversarial sets
+    `num_original`, `num_variants`), and `{"exact_match": {unit: score in
+    [0, 1]}, "f1": {...}}`.
   """
-  scores, predictions = {}, {}
-  for name, models in systems.items():
-    decoded, _ = inference.predict(
-      models, dataset, records, max_answer_len, cache
+  if is_adversarial(squad_data):
+    details = adversarial.evaluate_adversarial_with_details(
+      squad_data, predictions
     )
-    predictions[name] = inference.predictions_to_json(decoded)
-    scores[name] = score(squad_data, predictions[name])
-  return scores, predictions
+    summary = {**details.summary(), "worst_case": True}
+    units = {
+      "exact_match": details.exact_match_by_original,
+      "f1": details.f1_by_original,
+    }
+    return summary, units
+  details = squad_metrics.evaluate_with_details(squad_data, predictions)
+  summary = {**details.summary(), "worst_case": False}
+  return summary, {
+    "exact_match": details.exact_match_by_id,
+    "f1": details.f1_by_id,
+  }
+
+
+def score(squad_data: list, predictions: Mapping[str, str]) -> dict[str, Any]:
+  """EM/F1 in percent; the worst case over variants for adversarial sets."""
+  return score_details(squad_data, predictions)[0]
+
+
+def _spread(values: Sequence[float]) -> dict[str, float]:
+  return {
+    "mean": statistics.fmean(values),
+    "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+    "min": min(values),
+    "max": max(values),
+  }
+
+
+def gain_kept(student: float, single: float, ensemble: float) -> float | None:
+  """`(student - single) / (ensemble - single)`; None without a gain."""
+  gain = ensemble - single
+  if gain <= 0:
+    return None
+  return (student - single) / gain
+
+
+def score_set(
+  squad_data: list,
+  teacher_predictions: Sequence[Mapping[str, str]],
+  ensemble_predictions: Mapping[str, str],
+  student_predictions: Mapping[str, str],
+  num_resamples: int = bootstrap.DEFAULT_RESAMPLES,
+  seed: int = 0,
+) -> dict[str, Any]:
+  """Every system's scores on one set, the gain kept and the intervals.
+
+  Args:
+    squad_data: The set's SQuAD `data` list.
+    teacher_predictions: Each teacher's id -> answer text.
+    ensemble_predictions: The ensemble's.
+    student_predictions: The student's.
+    num_resamples: Bootstrap resamples of the intervals.
+    seed: Seed of the resampling.
+
+  Returns:
+    `single`, `teachers`, `ensemble`, `student`, `gain_kept`,
+    `gain_kept_exact_match` and `intervals` (see the module docstring).
+  """
+  if not teacher_predictions:
+    raise ValueError("score_set needs at least one teacher's predictions")
+  teachers = [score_details(squad_data, p) for p in teacher_predictions]
+  ensemble_summary, ensemble_units = score_details(
+    squad_data, ensemble_predictions
+  )
+  student_summary, student_units = score_details(
+    squad_data, student_predictions
+  )
+  summaries = [summary for summary, _ in teachers]
+  spreads = {m: _spread([s[m] for s in summaries]) for m in METRICS}
+  single = {
+    **{k: v for k, v in summaries[0].items() if k not in METRICS},
+    **{m: spreads[m]["mean"] for m in METRICS},
+    **{
+      stat: {m: spreads[m][stat] for m in METRICS}
+      for stat in ("mean", "std", "min", "max")
+    },
+  }
+  # Per unit, the single model is the mean over teachers: the paired
+  # differences then average to student - single mean.
+  single_units = {
+    m: {
+      unit: statistics.fmean(units[m][unit] for _, units in teachers)
+      for unit in student_units[m]
+    }
+    for m in METRICS
+  }
+  units = {"single": single_units, "ensemble": ensemble_units}
+  intervals: dict[str, Any] = {}
+  for name, other in COMPARISONS:
+    found = {
+      m: bootstrap.paired_bootstrap_interval(
+        student_units[m], units[other][m], num_resamples, seed
+      )
+      for m in METRICS
+    }
+    intervals[name] = {
+      **{m: found[m]["interval"] for m in METRICS},
+      "difference": {m: found[m]["difference"] for m in METRICS},
+      "excludes_zero": {m: found[m]["excludes_zero"] for m in METRICS},
+    }
+  any_found = found["f1"]
+  intervals.update(
+    resamples=any_found["resamples"],
+    confidence=any_found["confidence"],
+    units=any_found["units"],
+    seed=seed,
+  )
+  return {
+    "single": single,
+    "teachers": summaries,
+    "ensemble": ensemble_summary,
+    "student": student_summary,
+    "gain_kept": gain_kept(
+      student_summary["f1"], single["f1"], ensemble_summary["f1"]
+    ),
+    "gain_kept_exact_match": gain_kept(
+      student_summary["exact_match"],
+      single["exact_match"],
+      ensemble_summary["exact_match"],
+    ),
+    "intervals": intervals,
+  }
+
+
+def summary(report: Mapping[str, Any], digits: int = 2) -> dict[str, Any]:
+  """The figures of a `report.json` a benchmark prints, rounded.
+
+  Returns:
+    `sets`: per set, each system's `exact_match` and `f1` (the single row
+    with `std`), `gain_kept` and the intervals' `[low, high]`;
+    `knowledge_diagnostics` as reported; `parameters`; `inference`.
+  """
+
+  def rounded(value):
+    if isinstance(value, float):
+      return round(value, digits)
+    if isinstance(value, list):
+      return [rounded(v) for v in value]
+    if isinstance(value, dict):
+      return {k: rounded(v) for k, v in value.items()}
+    return value
+
+  sets = {}
+  for name, result in report["sets"].items():
+    entry = {
+      system: {m: result[system][m] for m in METRICS} for system in SYSTEMS
+    }
+    if "std" in result["single"]:
+      entry["single"]["std"] = dict(result["single"]["std"])
+    if "intervals" in result:
+      entry["gain_kept"] = result["gain_kept"]
+      entry["intervals"] = {
+        comparison: {m: result["intervals"][comparison][m] for m in METRICS}
+        for comparison, _ in COMPARISONS
+      }
+    sets[name] = entry
+  return rounded(
+    {
+      "sets": sets,
+      "knowledge_diagnostics": report.get("knowledge_diagnostics"),
+      "parameters": report["parameters"],
+      "inference": report["inference"],
+    }
+  )
+
+
+def _cell(result: Mapping[str, Any], metric: str, with_std: bool) -> str:
+  text = f"{result[metric]:.1f}"
+  if with_std and "std" in result:
+    text += f" ± {result['std'][metric]:.1f}"
+  return text
+
+
+def _interval_line(name: str, set_name: str, found: Mapping[str, Any]) -> str:
+  parts = []
+  for metric, label in (("exact_match", "EM"), ("f1", "F1")):
+    low, high = found[metric]
+    verdict = (
+      "excludes 0"
+      if found["excludes_zero"][metric]
+      else "contains 0: not resolved on this set"
+    )
+    parts.append(
+      f"{label} {found['difference'][metric]:+.1f} [{low:+.1f}, "
+      f"{high:+.1f}] ({verdict})"
+    )
+  what = name.replace("student_minus_", "student − ").replace(
+    "single", "single mean"
+  )
+  return f"- {set_name}, {what}: " + "; ".join(parts)
+
+
+def _percent(value: float | None) -> str:
+  return "n/a" if value is None else f"{value:.1f}"
 
 
 def render_markdown(report: Mapping[str, Any]) -> str:
   """The report as Markdown tables."""
   sets = list(report["sets"])
+  k = report["inference"]["k"]
   lines = ["# a2d report", ""]
   header = "| system | " + " | ".join(f"{s} EM | {s} F1" for s in sets)
   lines += [header + " |", "|---" * (1 + 2 * len(sets)) + "|"]
+  labels = {
+    "single": f"single (mean ± sd of {k})",
+    "ensemble": f"ensemble (K={k})",
+    "student": "A2D student",
+  }
   for system in SYSTEMS:
     cells = []
     for name in sets:
       result = report["sets"][name][system]
-      cells += [f"{result['exact_match']:.1f}", f"{result['f1']:.1f}"]
-    label = system
-    if system == "ensemble":
-      label = f"ensemble (K={report['inference']['k']})"
-    lines.append(f"| {label} | " + " | ".join(cells) + " |")
+      cells += [_cell(result, m, system == "single") for m in METRICS]
+    lines.append(f"| {labels[system]} | " + " | ".join(cells) + " |")
   worst = [s for s in sets if report["sets"][s]["student"].get("worst_case")]
   if worst:
     lines += [
@@ -90,6 +290,127 @@ def render_markdown(report: Mapping[str, Any]) -> str:
       f"Adversarial sets ({', '.join(worst)}): per original question the "
       "worst score over the original and all its adversarial variants.",
     ]
+  lines += _gain_lines(report, sets)
+  lines += _teacher_lines(report, sets)
+  lines += _diagnostics_lines(report.get("knowledge_diagnostics"))
+  lines += _training_lines(report.get("training"))
+  lines += _timing_lines(report)
+  return "\n".join(lines)
+
+
+def _gain_lines(report: Mapping[str, Any], sets: list[str]) -> list[str]:
+  scored = [s for s in sets if "intervals" in report["sets"][s]]
+  if not scored:
+    return []
+  lines = ["", "## Gain kept and intervals", ""]
+  lines += ["| set | ensemble − single F1 | student − single F1 | gain kept |"]
+  lines.append("|---|---|---|---|")
+  for name in scored:
+    result = report["sets"][name]
+    single = result["single"]["f1"]
+    kept = result["gain_kept"]
+    lines.append(
+      f"| {name} | {result['ensemble']['f1'] - single:+.1f} | "
+      f"{result['student']['f1'] - single:+.1f} | "
+      f"{'n/a (no ensemble gain)' if kept is None else f'{kept:.2f}'} |"
+    )
+  first = report["sets"][scored[0]]["intervals"]
+  lines += [
+    "",
+    f"Paired bootstrap intervals ({first['resamples']} resamples of the "
+    f"questions, {100 * first['confidence']:.0f}%, seed {first['seed']}), "
+    "in points:",
+    "",
+  ]
+  for name in scored:
+    for comparison, _ in COMPARISONS:
+      found = report["sets"][name]["intervals"][comparison]
+      lines.append(_interval_line(comparison, name, found))
+  return lines
+
+
+def _teacher_lines(report: Mapping[str, Any], sets: list[str]) -> list[str]:
+  if not all("teachers" in report["sets"][s] for s in sets):
+    return []
+  k = len(report["sets"][sets[0]]["teachers"])
+  header = "| teacher | " + " | ".join(f"{s} EM | {s} F1" for s in sets)
+  lines = ["", "## Teachers", "", header + " |"]
+  lines.append("|---" * (1 + 2 * len(sets)) + "|")
+  for t in range(k):
+    cells = []
+    for name in sets:
+      result = report["sets"][name]["teachers"][t]
+      cells += [f"{result[m]:.1f}" for m in METRICS]
+    lines.append(f"| {t} | " + " | ".join(cells) + " |")
+  return lines
+
+
+def _diagnostics_lines(diagnostics: Mapping[str, Any] | None) -> list[str]:
+  if not diagnostics:
+    return []
+  lines = [
+    "",
+    "## Knowledge diagnostics",
+    "",
+    "What the teachers' soft answers carry beyond the gold labels: F1 of "
+    "their decoded answers against gold, and the soft start/end "
+    "distributions at tau (probability at the argmax, entropy in nats, "
+    "probability on the gold boundary).",
+    "",
+    "| split | teachers F1 | ensemble F1 | mean argmax prob | mean entropy "
+    "| mean gold prob |",
+    "|---|---|---|---|---|---|",
+  ]
+  for split, d in diagnostics.items():
+    teachers = ", ".join(_percent(t["f1"]) for t in d["teachers"])
+    lines.append(
+      f"| {split} | {teachers} | {_percent(d['ensemble']['f1'])} | "
+      f"{d['mean_argmax_prob']:.3f} | {d['mean_entropy']:.2f} | "
+      f"{_number(d.get('mean_gold_prob'))} |"
+    )
+  return lines
+
+
+def _number(value: float | None) -> str:
+  return "n/a" if value is None else f"{value:.3f}"
+
+
+def _training_lines(training: Mapping[str, Any] | None) -> list[str]:
+  if not training:
+    return []
+  lines = [
+    "",
+    "## Training",
+    "",
+    f"Teachers trained up to {training['teacher_epochs']} epochs, the "
+    f"student up to {training['student_epochs']}"
+    + (
+      " (longer than a teacher)"
+      if training["student_epochs"] > training["teacher_epochs"]
+      else ""
+    )
+    + ". "
+    + (
+      "Each model keeps its best epoch on the validation split held out "
+      "from training; the reported sets are never selected on."
+      if training.get("selected_on")
+      else "No validation split: each model keeps its last epoch."
+    ),
+  ]
+  models = training.get("models") or {}
+  if models and training.get("selected_on"):
+    lines += ["", "| model | best epoch | epochs run | validation F1 |"]
+    lines.append("|---|---|---|---|")
+    for name, counts in models.items():
+      lines.append(
+        f"| {name} | {counts.get('best_epoch', 'n/a')} | "
+        f"{counts.get('epochs_run', 'n/a')} | "
+        f"{counts.get('validation_f1', 'n/a')} |"
+      )
+  return lines
+
+
+def _timing_lines(report: Mapping[str, Any]) -> list[str]:
   timing = report["inference"]
   params = report["parameters"]
   k = timing["k"]
@@ -99,7 +420,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     ("student", f"{params['student']:,}", "student_s"),
   ]
   if "speedup" in timing:
-    lines += ["", "| | parameters (trainable) | inference time (s) |"]
+    lines = ["", "| | parameters (trainable) | inference time (s) |"]
     lines.append("|---|---|---|")
     lines += [f"| {a} | {b} | {timing[c]:.3f} |" for a, b, c in rows]
     footer = (
@@ -107,8 +428,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
       f"({timing['examples']} examples, {timing['repeats']} passes)."
     )
   else:
-    lines += ["", "| | parameters (trainable) |", "|---|---|"]
+    lines = ["", "| | parameters (trainable) |", "|---|---|"]
     lines += [f"| {a} | {b} |" for a, b, _ in rows]
     footer = "Inference not timed (timing_repeats=0)."
-  lines += ["", footer, ""]
-  return "\n".join(lines)
+  return [*lines, "", footer, ""]

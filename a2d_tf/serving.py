@@ -34,7 +34,9 @@ the answer is searched in the kept part only. Answers are at most
 themselves, see `a2d_tf.data.features`): inputs `question_ids`,
 `passage_ids` int32 `[batch, len]`, `question_chars`, `passage_chars` int32
 `[batch, len, max_word_len]`, `passage_em` float32 `[batch, passage_len,
-2]`, `question_len`, `passage_len` int32 `[batch]`; outputs the reader's
+2]`, `question_em` float32 `[batch, question_len, 2]` (only for a reader
+with `model.question_em`), `question_len`, `passage_len` int32 `[batch]`;
+outputs the reader's
 `start_logits`, `end_logits` float32 `[batch, passage_len]` and `attention`
 float32 `[batch, aligner_hops, passage_len, question_len]`.
 
@@ -57,7 +59,12 @@ from a2d_tf import decoding, masking
 from a2d_tf.config import ExperimentConfig
 from a2d_tf.data.features import TextFeaturizer
 from a2d_tf.data.vocab import Vocabulary
-from a2d_tf.models.reader import INPUT_KEYS, NUM_EM_FEATURES
+from a2d_tf.models.reader import (
+  FLOAT_KEYS,
+  INPUT_KEYS,
+  NUM_EM_FEATURES,
+  input_keys,
+)
 
 SERVING_SIGNATURE = "serving_default"
 FEATURES_SIGNATURE = "predict_features"
@@ -71,19 +78,28 @@ _TOKEN_KEYS = (
   "passage_ids",
   "question_chars",
   "passage_chars",
+  "question_em",
   "passage_em",
   "passage_char_starts",
   "passage_char_ends",
 )
 
 
-def feature_signature(max_word_len: int) -> dict[str, tf.TensorSpec]:
-  """Input specs of `predict_features`, named after the model inputs."""
+def feature_signature(
+  max_word_len: int, keys: tuple[str, ...] = INPUT_KEYS
+) -> dict[str, tf.TensorSpec]:
+  """Input specs of `predict_features`, named after the model inputs.
+
+  Args:
+    max_word_len: Characters per token.
+    keys: The model inputs to list (`RMRReader.input_keys`).
+  """
   shapes = {
     "question_ids": [None, None],
     "passage_ids": [None, None],
     "question_chars": [None, None, max_word_len],
     "passage_chars": [None, None, max_word_len],
+    "question_em": [None, None, NUM_EM_FEATURES],
     "passage_em": [None, None, NUM_EM_FEATURES],
     "question_len": [None],
     "passage_len": [None],
@@ -91,11 +107,20 @@ def feature_signature(max_word_len: int) -> dict[str, tf.TensorSpec]:
   return {
     key: tf.TensorSpec(
       shapes[key],
-      tf.float32 if key == "passage_em" else tf.int32,
+      tf.float32 if key in FLOAT_KEYS else tf.int32,
       name=key,
     )
-    for key in INPUT_KEYS
+    for key in keys
   }
+
+
+def _input_keys(reader: keras.Model) -> tuple[str, ...]:
+  """The inputs `reader` reads: its `input_keys`, else all but `question_em`.
+
+  A model without `input_keys` gets what readers read before question
+  flags existed.
+  """
+  return tuple(getattr(reader, "input_keys", input_keys(question_em=False)))
 
 
 def _portable_reader(reader: keras.Model) -> keras.Model:
@@ -143,7 +168,8 @@ def _answer_fn(
     features = _pad_tokens(featurizer(question, context))
     passage_len = features["passage_len"]
     answerable = (features["question_len"] > 0) & (passage_len > 0)
-    outputs = reader({key: features[key] for key in INPUT_KEYS}, training=False)
+    inputs = {key: features[key] for key in _input_keys(reader)}
+    outputs = reader(inputs, training=False)
     mask = masking.sequence_mask(
       passage_len, tf.shape(outputs["start_logits"])[1]
     )
@@ -257,7 +283,9 @@ def export_serving_model(
   archive.add_endpoint(
     FEATURES_SIGNATURE,
     lambda inputs: model(inputs, training=False),
-    input_signature=[feature_signature(config.data.max_word_len)],
+    input_signature=[
+      feature_signature(config.data.max_word_len, _input_keys(model))
+    ],
   )
   try:
     archive.write_out(tmp_path, verbose=False)

@@ -4,8 +4,8 @@
 `CE` trains a plain reader on the gold spans (a teacher, or a baseline);
 `A2D` trains the student on materialized teacher knowledge
 (`models.student`). Both share the set-up (seeds, `config.json`, strategy,
-dtype policy), the callbacks (resume, per-epoch dev evaluation, best
-checkpoint, TensorBoard) and the outputs.
+dtype policy), the callbacks (resume, learning-rate decay, per-epoch
+validation, best epoch and early stopping, TensorBoard) and the outputs.
 
 Reproducibility: `train` seeds Python, NumPy, TF and Keras with
 `keras.utils.set_random_seed(seed)` and, when `runtime.deterministic`
@@ -70,7 +70,7 @@ DevEvalFn = Callable[[keras.Model], Mapping[str, float]]
 
 CONFIG_FILE = "config.json"
 FINAL_MODEL = "model.keras"
-BEST_MODEL = "best.keras"
+BEST_DIR = "best"
 BACKUP_DIR = "backup"
 TENSORBOARD_DIR = "tensorboard"
 
@@ -322,39 +322,46 @@ def _check_objective(objective: str) -> None:
     )
 
 
-class DevEvaluation(keras.callbacks.Callback):
-  """Runs a dev evaluation after every epoch and logs its scalars.
+class EpochEvaluation(keras.callbacks.Callback):
+  """Runs an evaluation after every epoch and logs its scalars.
 
   Each value `v` under name `k` returned by `eval_fn(model)` is added to the
-  epoch logs as `dev_<k>` (so History, ModelCheckpoint and the Keras
+  epoch logs as `<prefix>_<k>` (so History, `BestEpoch` and the Keras
   TensorBoard callback listed after this one see it) and written as the
-  TensorBoard scalar `dev/<k>` at step = epoch under `log_dir`.
+  TensorBoard scalar `<prefix>/<k>` at step = epoch under `log_dir`.
 
   Args:
     eval_fn: `model -> {"exact_match": ..., "f1": ...}` (any float scalars).
     log_dir: Optional TensorBoard directory for the scalars.
+    prefix: Name of the evaluated split, e.g. "validation".
   """
 
-  def __init__(self, eval_fn: DevEvalFn, log_dir: str | None = None):
+  def __init__(
+    self,
+    eval_fn: DevEvalFn,
+    log_dir: str | None = None,
+    prefix: str = "validation",
+  ):
     super().__init__()
     self.eval_fn = eval_fn
     self.log_dir = log_dir
+    self.prefix = prefix
     self._writer = None
 
   def on_epoch_end(self, epoch, logs=None):
     metrics = {k: float(v) for k, v in self.eval_fn(self.model).items()}
     for name, value in sorted(metrics.items()):
-      logging.info("epoch %d dev %s = %.4f", epoch + 1, name, value)
+      logging.info("epoch %d %s %s = %.4f", epoch + 1, self.prefix, name, value)
       if logs is not None:
-        logs[f"dev_{name}"] = value
+        logs[f"{self.prefix}_{name}"] = value
     if self.log_dir:
       if self._writer is None:
         self._writer = tf.summary.create_file_writer(
-          os.path.join(self.log_dir, "dev")
+          os.path.join(self.log_dir, self.prefix)
         )
       with self._writer.as_default():
         for name, value in metrics.items():
-          tf.summary.scalar(f"dev/{name}", value, step=epoch)
+          tf.summary.scalar(f"{self.prefix}/{name}", value, step=epoch)
       self._writer.flush()
 
   def on_train_end(self, logs=None):
@@ -414,6 +421,122 @@ class StepScalars(keras.callbacks.Callback):
     if self._writer is not None:
       self._writer.close()
       self._writer = None
+
+
+class BestEpoch(keras.callbacks.Callback):
+  """Keeps the weights of the best epoch; optionally stops early.
+
+  After every epoch the monitored value (e.g. `validation_f1`, higher is
+  better) is compared with the best so far; a better epoch's weights are
+  written to `<directory>/best.weights.h5` and its record (epoch, value,
+  epochs run) to `<directory>/best.json`, each by a temporary file and a
+  rename. At the end of training the best weights are loaded back, so the
+  model `train` saves is the best epoch's, not the last one's.
+
+  The record is read back at the start of training, so a run killed and
+  resumed by `BackupAndRestore` compares its later epochs with the best of
+  the epochs before the kill, and patience counts from that best epoch.
+
+  Args:
+    directory: Where the best weights and record live (created).
+    monitor: The epoch-log key to maximize.
+    patience: Stop when this many epochs in a row did not improve on the
+      best (0: never stop early).
+
+  Attributes:
+    best_epoch: 1-based epoch of the best weights, None before any.
+    best_value: The monitored value of that epoch.
+    epochs_run: Epochs finished so far (resumed ones included).
+  """
+
+  WEIGHTS = "best.weights.h5"
+  RECORD = "best.json"
+
+  def __init__(self, directory: str, monitor: str, patience: int = 0):
+    super().__init__()
+    if patience < 0:
+      raise ValueError(f"patience must be >= 0, received: {patience}")
+    self.directory = directory
+    self.monitor = monitor
+    self.patience = int(patience)
+    self.best_epoch: int | None = None
+    self.best_value: float | None = None
+    self.epochs_run = 0
+
+  @property
+  def weights_path(self) -> str:
+    return os.path.join(self.directory, self.WEIGHTS)
+
+  @property
+  def record_path(self) -> str:
+    return os.path.join(self.directory, self.RECORD)
+
+  def on_train_begin(self, logs=None):
+    if os.path.exists(self.record_path) and os.path.exists(self.weights_path):
+      with open(self.record_path, encoding="utf-8") as f:
+        record = json.load(f)
+      self.best_epoch = record["best_epoch"]
+      self.best_value = record["best_value"]
+      self.epochs_run = record["epochs_run"]
+
+  def on_epoch_end(self, epoch, logs=None):
+    logs = logs or {}
+    if self.monitor not in logs:
+      raise KeyError(
+        f"BestEpoch monitors {self.monitor!r}, which the epoch logs lack "
+        f"(they have {sorted(logs)})"
+      )
+    value = float(logs[self.monitor])
+    self.epochs_run = epoch + 1
+    if self.best_value is None or value > self.best_value:
+      self.best_epoch, self.best_value = epoch + 1, value
+      os.makedirs(self.directory, exist_ok=True)
+      partial = os.path.join(self.directory, "partial." + self.WEIGHTS)
+      self.model.save_weights(partial, overwrite=True)
+      os.replace(partial, self.weights_path)
+    self._write_record()
+    if self.patience and self.epochs_run - self.best_epoch >= self.patience:
+      logging.info(
+        "%s has not improved for %d epochs (best %.4f at epoch %d): stopping.",
+        self.monitor,
+        self.patience,
+        self.best_value,
+        self.best_epoch,
+      )
+      self.model.stop_training = True
+
+  def _write_record(self) -> None:
+    partial = self.record_path + ".partial"
+    with open(partial, "w", encoding="utf-8") as f:
+      json.dump(
+        {
+          "monitor": self.monitor,
+          "best_epoch": self.best_epoch,
+          "best_value": self.best_value,
+          "epochs_run": self.epochs_run,
+        },
+        f,
+      )
+    os.replace(partial, self.record_path)
+
+  def on_train_end(self, logs=None):
+    if self.best_epoch is not None and os.path.exists(self.weights_path):
+      self.model.load_weights(self.weights_path)
+      logging.info(
+        "kept the weights of epoch %d of %d (%s %.4f)",
+        self.best_epoch,
+        self.epochs_run,
+        self.monitor,
+        self.best_value,
+      )
+
+  def summary(self) -> dict[str, Any]:
+    """`best_epoch`, `best_value` and `epochs_run`, for the artifact."""
+    return {
+      "best_epoch": self.best_epoch,
+      "best_value": self.best_value,
+      "epochs_run": self.epochs_run,
+    }
 
 
 class BackupAndRestore(keras.callbacks.BackupAndRestore):
@@ -507,36 +630,35 @@ def _callbacks(
   out_dir: str,
   config: ExperimentConfig,
   objective: str,
-  dev_dataset: tf.data.Dataset | None,
-  dev_eval_fn: DevEvalFn | None,
+  validation_eval_fn: DevEvalFn | None,
   tensorboard_dir: str,
   callbacks: Sequence[keras.callbacks.Callback],
 ) -> list[keras.callbacks.Callback]:
-  """Resume, dev evaluation, best checkpoint, TensorBoard, then the rest.
+  """Resume, learning-rate decay, validation, best epoch, TensorBoard, rest.
+
+  With `validation_eval_fn`, `EpochEvaluation` scores the validation split
+  after every epoch and `BestEpoch` (after it, so it reads its scalars)
+  keeps the best epoch's weights by validation F1 and stops early after
+  `train.early_stopping_patience` epochs without a gain.
 
   TensorBoard: Keras' callback writes the epoch scalars, `StepScalars` the
   step scalars every `runtime.log_every_steps` steps.
-
-  The best checkpoint monitors dev F1 when `dev_eval_fn` is given, else
-  `val_loss` on `dev_dataset`; DevEvaluation runs before it so its scalars
-  are in the epoch logs it reads.
   """
   chosen: list[keras.callbacks.Callback] = [
     BackupAndRestore(os.path.join(out_dir, BACKUP_DIR))
   ]
-  monitor = None
-  if dev_eval_fn is not None:
-    chosen.append(DevEvaluation(dev_eval_fn, tensorboard_dir))
-    monitor, mode = "dev_f1", "max"
-  elif dev_dataset is not None:
-    monitor, mode = "val_loss", "min"
-  if monitor is not None:
+  if config.train.lr_decay != 1.0:
+    rate, decay = config.train.learning_rate, config.train.lr_decay
     chosen.append(
-      keras.callbacks.ModelCheckpoint(
-        os.path.join(out_dir, BEST_MODEL),
-        monitor=monitor,
-        mode=mode,
-        save_best_only=True,
+      keras.callbacks.LearningRateScheduler(lambda e: rate * decay**e)
+    )
+  if validation_eval_fn is not None:
+    chosen.append(EpochEvaluation(validation_eval_fn, tensorboard_dir))
+    chosen.append(
+      BestEpoch(
+        os.path.join(out_dir, BEST_DIR),
+        monitor="validation_f1",
+        patience=config.train.early_stopping_patience,
       )
     )
   chosen.append(keras.callbacks.TensorBoard(tensorboard_dir))
@@ -555,8 +677,8 @@ def train(
   train_dataset: tf.data.Dataset,
   out_dir: str,
   *,
-  dev_dataset: tf.data.Dataset | None = None,
-  dev_eval_fn: DevEvalFn | None = None,
+  validation_dataset: tf.data.Dataset | None = None,
+  validation_eval_fn: DevEvalFn | None = None,
   seed: int | None = None,
   epochs: int | None = None,
   embedding_matrix: np.ndarray | None = None,
@@ -570,13 +692,19 @@ def train(
   Writes under `out_dir`: `config.json` (the resolved config and seed),
   `backup/` (BackupAndRestore state while the run is unfinished: rerunning
   the same call after a kill resumes from the last finished epoch),
-  `tensorboard/` (train loss per step, epoch scalars, `dev/*` scalars),
-  `best.keras` (best epoch by dev F1 when `dev_eval_fn` is given, else by
-  `val_loss` when `dev_dataset` is given) and `model.keras` (the final
-  reader: the student's reader under `A2D`, the deployable model).
+  `tensorboard/` (train loss per step, epoch scalars, `validation/*`
+  scalars), `best/` (with `validation_eval_fn`: the best epoch's weights
+  and `best.json`, its epoch and validation F1, see `BestEpoch`) and
+  `model.keras` (the reader: the student's reader under `A2D`, the
+  deployable model; the best epoch's weights when there is a validation
+  split, else the last epoch's).
+
+  Model selection uses the validation split only (held out from training,
+  `data.splits`): the dev and evaluation sets are never looked at here.
 
   Under `A2D` the epoch logs (and TensorBoard) carry every loss term (`ce`,
-  `kd`, `ans`, `att`, `loss`, and `val_*` on `dev_dataset`); with
+  `kd`, `ans`, `att`, `loss`, and `val_*` on `validation_dataset`); the
+  student trains `distill.epochs` epochs when that is set; with
   `distill.stagewise` the first `distill.warmup_epochs` epochs match
   attention only and `epochs` answer epochs follow, so the answer phase
   trains as long as joint training does.
@@ -591,12 +719,14 @@ def train(
       plus the knowledge keys under `A2D`
       (`data.knowledge.make_knowledge_dataset`).
     out_dir: Output directory (created).
-    dev_dataset: Optional batched dev dicts (same keys) for `val_*`.
-    dev_eval_fn: Optional `model -> {"exact_match", "f1", ...}` run after
-      every epoch (e.g. decoding + official SQuAD metrics).
+    validation_dataset: Optional batched validation dicts (same keys as
+      `train_dataset`) for the `val_*` loss terms.
+    validation_eval_fn: Optional `model -> {"exact_match", "f1", ...}` on
+      the validation split, run after every epoch; the best epoch by its F1
+      is kept.
     seed: Random seed; default `config.train.seed`.
     epochs: Epochs of (joint or answer-phase) training; default
-      `config.train.epochs`.
+      `config.train.epochs` (`distill.epochs` under `A2D` when set).
     embedding_matrix: Optional frozen pretrained word vectors.
     tensorboard_dir: TensorBoard directory; default `out_dir/tensorboard`.
     callbacks: Extra Keras callbacks, run after the built-in ones.
@@ -606,7 +736,8 @@ def train(
       docstring); None follows the runtime.
 
   Returns:
-    The trained reader (weights of the last epoch).
+    The trained reader (the best epoch's weights with a validation split,
+    else the last epoch's).
 
   Raises:
     ConfigError: When `config` cannot run (nothing is written).
@@ -614,7 +745,10 @@ def train(
   config_lib.check(config)
   _check_objective(objective)
   seed = config.train.seed if seed is None else seed
-  epochs = config.train.epochs if epochs is None else epochs
+  if epochs is None:
+    epochs = config.train.epochs
+    if objective == A2D and config.distill.epochs:
+      epochs = config.distill.epochs
   if objective == A2D and config.distill.stagewise:
     epochs += config.distill.warmup_epochs
   tensorboard_dir = tensorboard_dir or os.path.join(out_dir, TENSORBOARD_DIR)
@@ -643,14 +777,13 @@ def train(
     )
     model.fit(
       train_dataset,
-      validation_data=dev_dataset,
+      validation_data=validation_dataset,
       epochs=epochs,
       callbacks=_callbacks(
         out_dir,
         config,
         objective,
-        dev_dataset,
-        dev_eval_fn,
+        validation_eval_fn,
         tensorboard_dir,
         callbacks,
       ),

@@ -1,6 +1,6 @@
 """distill_knowledge: materialize the teacher ensemble's knowledge (Beam)."""
 
-from a2d_tf import artifacts, kit, materialize
+from a2d_tf import artifacts, diagnostics, kit, materialize
 from a2d_tf.config import ExperimentConfig
 from a2d_tf.data import knowledge as knowledge_lib
 
@@ -26,7 +26,9 @@ def distill_knowledge(
   """Runs the K teachers over a split's features in an Apache Beam pipeline.
 
   Writes the original features plus the ensemble's soft span distributions,
-  mean attention and confusing span per example (`data.knowledge`).
+  mean attention and confusing span per example (`data.knowledge`), and
+  `diagnostics.json`: each teacher's and the ensemble's F1 against gold on
+  this split and the sharpness of the soft distributions (`diagnostics`).
   """
   cfg = ExperimentConfig.from_dict(config)
   # Beam workers read the gold answers from a file beside the knowledge,
@@ -54,3 +56,6 @@ def distill_knowledge(
   ):
     if key in stats:
       knowledge.counts[key] = stats[key]
+  summary = diagnostics.write_diagnostics(knowledge.uri)
+  knowledge.counts["ensemble_f1"] = round(summary["ensemble"]["f1"] or 0.0, 2)
+  knowledge.counts["mean_argmax_prob"] = round(summary["mean_argmax_prob"], 3)

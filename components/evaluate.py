@@ -1,11 +1,11 @@
-"""evaluate: single teacher, K-teacher ensemble and student on every set."""
+"""evaluate: the K teachers, their ensemble and the student on every set."""
 
 import json
 import os
 
 import keras
 
-from a2d_tf import artifacts, inference, kit, report
+from a2d_tf import artifacts, diagnostics, inference, kit, report
 from a2d_tf.config import ExperimentConfig
 from a2d_tf.models import reader as reader_lib
 
@@ -16,6 +16,7 @@ from a2d_tf.models import reader as reader_lib
     "features": "Features",
     "teachers": "Model*",
     "student": "Model",
+    "knowledge": "Knowledge",
   },
   outputs={"evaluation": "Evaluation"},
 )
@@ -24,14 +25,23 @@ def evaluate(
   features: kit.Artifact,
   teachers: list,
   student: kit.Artifact,
+  knowledge: kit.Artifact,
   evaluation: kit.OutputArtifact,
   config: dict,
   timing_repeats: int,
 ):
   """Writes `report.json`, `report.md` and `predictions/<system>_<set>.json`.
 
-  `timing_repeats` passes over dev time the single teacher, the ensemble
-  and the student (the speedup); 0 skips the timing (the ablation's extra
+  Every teacher, the ensemble (one forward pass per teacher serves both)
+  and the student answer every reported set; the report gives the single
+  teachers' mean and spread, the gain the student keeps and paired
+  bootstrap intervals (`report`), the knowledge diagnostics of the training
+  split (from `knowledge`) and of dev (computed here), and how each model
+  was selected. Prediction files: `teacher_<k>`, `single` (teacher 0, the
+  single model of per-question analyses), `ensemble`, `student`.
+
+  `timing_repeats` passes over dev time a single teacher, the ensemble and
+  the student (the speedup); 0 skips the timing (the ablation's extra
   variants, whose student has the same architecture as the full one's).
   """
   cfg = ExperimentConfig.from_dict(config)
@@ -39,32 +49,56 @@ def evaluate(
     keras.saving.load_model(artifacts.model_path(t)) for t in teachers
   ]
   student_model = keras.saving.load_model(artifacts.model_path(student))
+  # Each model is traced once for all sets and the timing.
+  cache = inference.PredictFnCache()
+  os.makedirs(evaluation.path(artifacts.PREDICTIONS_DIR), exist_ok=True)
+  dev_diagnostics = diagnostics.KnowledgeDiagnostics(len(teacher_models))
+  sets = {}
+  for name in artifacts.eval_sets(examples):
+    dataset = artifacts.eval_dataset(features, name, cfg).cache()
+    records = {r.id: r for r in artifacts.read_split(examples, name)}
+    members, combined = inference.predict_members(
+      teacher_models,
+      dataset,
+      records,
+      cfg.model.max_answer_len,
+      cache,
+      diagnostics=dev_diagnostics if name == "dev" else None,
+      temperature=cfg.distill.temperature,
+    )
+    solo, _ = inference.predict(
+      [student_model], dataset, records, cfg.model.max_answer_len, cache
+    )
+    answers = {
+      **{
+        f"teacher_{k}": inference.predictions_to_json(p)
+        for k, p in enumerate(members)
+      },
+      "ensemble": inference.predictions_to_json(combined),
+      "student": inference.predictions_to_json(solo),
+    }
+    answers["single"] = answers["teacher_0"]
+    sets[name] = report.score_set(
+      artifacts.squad_data(examples, name),
+      [answers[f"teacher_{k}"] for k in range(len(members))],
+      answers["ensemble"],
+      answers["student"],
+      seed=cfg.train.seed,
+    )
+    for system, predicted in answers.items():
+      path = artifacts.predictions_path(evaluation, system, name)
+      with open(path, "w", encoding="utf-8") as f:
+        json.dump(predicted, f, indent=1, ensure_ascii=False)
+    evaluation.counts[f"{name}_student_f1"] = round(
+      sets[name]["student"]["f1"], 2
+    )
+    if sets[name]["gain_kept"] is not None:
+      evaluation.counts[f"{name}_gain_kept"] = round(sets[name]["gain_kept"], 2)
   systems = {
     "single": teacher_models[:1],
     "ensemble": teacher_models,
     "student": [student_model],
   }
-  # Each model is traced once for all sets and the timing.
-  cache = inference.PredictFnCache()
-  os.makedirs(evaluation.path(artifacts.PREDICTIONS_DIR), exist_ok=True)
-  sets = {}
-  for name in artifacts.eval_sets(examples):
-    dataset = artifacts.eval_dataset(features, name, cfg).cache()
-    records = {r.id: r for r in artifacts.read_split(examples, name)}
-    scores, predictions = report.evaluate_systems(
-      systems,
-      dataset,
-      records,
-      artifacts.squad_data(examples, name),
-      cfg.model.max_answer_len,
-      cache,
-    )
-    sets[name] = scores
-    for system, answers in predictions.items():
-      path = artifacts.predictions_path(evaluation, system, name)
-      with open(path, "w", encoding="utf-8") as f:
-        json.dump(answers, f, indent=1, ensure_ascii=False)
-    evaluation.counts[f"{name}_student_f1"] = round(scores["student"]["f1"], 2)
   timing = {"k": len(teacher_models), "repeats": timing_repeats}
   if timing_repeats > 0:
     # Read into memory only when timed: no file reads inside the passes.
@@ -81,8 +115,27 @@ def evaluate(
       student_s=seconds["student"],
       speedup=seconds["ensemble"] / seconds["student"],
     )
+  with open(
+    knowledge.path(diagnostics.DIAGNOSTICS_FILE), encoding="utf-8"
+  ) as f:
+    train_diagnostics = json.load(f)
+  models = {
+    **{f"teacher_{k}": t.counts for k, t in enumerate(teachers)},
+    "student": student.counts,
+  }
   result = {
     "sets": sets,
+    "knowledge_diagnostics": {
+      "train": train_diagnostics,
+      "dev": dev_diagnostics.result(),
+    },
+    "training": {
+      "teacher_epochs": cfg.train.epochs,
+      "student_epochs": (cfg.distill.epochs or cfg.train.epochs)
+      + (cfg.distill.warmup_epochs if cfg.distill.stagewise else 0),
+      "selected_on": artifacts.validation_split(examples),
+      "models": models,
+    },
     "parameters": {
       "teacher": reader_lib.count_params(teacher_models[0])["trainable"],
       "student": reader_lib.count_params(student_model)["trainable"],

@@ -16,9 +16,16 @@ def example_gen(
   synthetic_seed: int,
   max_train_examples: int,
   max_dev_examples: int,
+  validation_fraction: float,
+  split_seed: int,
+  adversarial_questions: int,
   input_digest: str,
 ):
-  """Writes `train`, `dev` and every extra evaluation set.
+  """Writes `train`, `validation`, `dev` and every extra evaluation set.
+
+  The validation split is held out from the training questions by article
+  (model selection only); `adversarial_questions` dev questions of real
+  SQuAD data get a generated AddSent-style variant (`adversarial`).
 
   `input_digest` (a digest of the input files' contents) only keys the
   cache: editing a data file re-runs the pipeline from here.
@@ -34,5 +41,8 @@ def example_gen(
     synthetic_seed=synthetic_seed,
     max_train_examples=max_train_examples,
     max_dev_examples=max_dev_examples,
+    validation_fraction=validation_fraction,
+    split_seed=split_seed,
+    adversarial_questions=adversarial_questions,
   )
   artifacts.write_splits(examples, splits)

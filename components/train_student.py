@@ -11,7 +11,7 @@ from a2d_tf.data import knowledge as knowledge_lib
     "vocab": "Vocabulary",
     "features": "Features",
     "knowledge": "Knowledge",
-    "dev_knowledge": "Knowledge",
+    "validation_knowledge": "Knowledge*",
   },
   outputs={"model": "Model"},
   runtime_params=("runtime", "tensorboard_dir"),
@@ -21,7 +21,7 @@ def train_student(
   vocab: kit.Artifact,
   features: kit.Artifact,
   knowledge: kit.Artifact,
-  dev_knowledge: kit.Artifact,
+  validation_knowledge: list,
   model: kit.OutputArtifact,
   config: dict,
   runtime: dict,
@@ -30,9 +30,11 @@ def train_student(
 ):
   """Trains the A2D student; never loads a teacher.
 
-  Every loss term is a TensorBoard scalar; dev EM/F1 is logged per epoch
-  and the loss terms on the dev knowledge as `val_*`. Resumes after a kill
-  as `train_teacher` does.
+  Every loss term is a TensorBoard scalar; validation EM/F1 is logged per
+  epoch (the best epoch is kept) and the loss terms on the validation
+  knowledge (a list of none or one artifact: none when the run holds out
+  no validation split) as `val_*`. Trains `distill.epochs` epochs when set.
+  Resumes after a kill as `train_teacher` does.
   """
   cfg = ExperimentConfig.from_dict({**config, "runtime": runtime})
 
@@ -55,5 +57,7 @@ def train_student(
     batches(knowledge, True),
     seed,
     tensorboard_dir,
-    dev_dataset=batches(dev_knowledge, False),
+    validation_dataset=(
+      batches(validation_knowledge[0], False) if validation_knowledge else None
+    ),
   )

@@ -22,8 +22,11 @@ def transform(
 ):
   """Builds the vocabulary on `train` and featurizes every split.
 
-  Training examples whose answer cannot be used are skipped and counted by
-  reason in `<split>_stats.json`; evaluation splits keep every question.
+  With `glove_file` the word ids are laid out for partial training
+  (`vocab_lib.load_pretrained`, `data.tune_top_words`) and the matrix is
+  saved beside the vocabulary. Training examples whose answer cannot be
+  used are skipped and counted by reason in `<split>_stats.json`;
+  evaluation splits keep every question.
   """
   del glove_digest
   cfg = ExperimentConfig.from_dict(config)
@@ -34,16 +37,24 @@ def transform(
     cfg.data.min_char_count,
     cfg.data.lowercase_words,
   )
+  if glove_file:
+    vocabulary, vectors = vocab_lib.load_pretrained(
+      glove_file,
+      vocabulary,
+      cfg.model.word_dim,
+      cfg.train.seed,
+      questions=[record.question for record in train],
+      tune_top_words=cfg.data.tune_top_words,
+    )
+    np.save(vocab.path(artifacts.EMBEDDING_FILE), vectors.matrix)
+    vocab.counts.update(
+      frozen_words=vocabulary.num_words - vectors.num_trainable,
+      trainable_words=vectors.num_trainable,
+      tuned_words=vocabulary.num_tuned_words,
+    )
   vocabulary.save(vocab.uri)
   vocab.counts.update(words=vocabulary.num_words, chars=vocabulary.num_chars)
-  if glove_file:
-    matrix, found = vocab_lib.load_glove(
-      glove_file, vocabulary, cfg.model.word_dim, cfg.train.seed
-    )
-    np.save(vocab.path(artifacts.EMBEDDING_FILE), matrix)
-    vocab.counts["pretrained_found"] = found
-  splits = ["train"] + artifacts.eval_sets(examples)
-  for split in splits:
+  for split in artifacts.featurized_splits(examples):
     records = (
       train if split == "train" else artifacts.read_split(examples, split)
     )

@@ -48,7 +48,9 @@ EVAL_FILE = flags.DEFINE_multi_string(
   "Extra evaluation set as NAME=PATH (SQuAD format, e.g. AddSent); repeatable.",
 )
 GLOVE_FILE = flags.DEFINE_string(
-  "glove_file", "", "Optional GloVe-format word vectors (frozen when given)."
+  "glove_file",
+  "",
+  "Optional GloVe-format word vectors (found words frozen, others trained).",
 )
 PRESET = flags.DEFINE_enum(
   "preset", "small", list(config_lib.PRESETS), "Config preset."

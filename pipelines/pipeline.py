@@ -1,8 +1,10 @@
 """The a2d pipeline: a pure factory that wires components together.
 
-example_gen -> transform -> train_teacher x K -> distill_knowledge (train and
-dev) -> train_student -> evaluate, export -> push; optionally analyze
-(per-type F1 and the attention case study, after evaluate).
+example_gen -> transform -> train_teacher x K -> distill_knowledge (train,
+and validation when one is held out) -> train_student -> evaluate, export ->
+push; optionally analyze (per-type F1 and the attention case study, after
+evaluate). Models are selected on the validation split only; dev and the
+other evaluation sets are only scored by evaluate.
 
 Each step receives only the config sections (or fields) it reads, so a
 change re-runs just the steps that depend on it: a new tau re-runs the
@@ -106,6 +108,9 @@ def create_pipeline(
     synthetic_seed=config.data.synthetic_seed,
     max_train_examples=max_train_examples,
     max_dev_examples=max_dev_examples,
+    validation_fraction=config.data.validation_fraction,
+    split_seed=config.data.split_seed,
+    adversarial_questions=config.data.adversarial_questions,
     input_digest=input_digest,
   )
   data = transform(
@@ -127,6 +132,11 @@ def create_pipeline(
     for k in range(config.teacher.num_teachers)
   ]
   teacher_models = [t.outputs["model"] for t in teachers]
+  # The student learns from the training split's knowledge; the validation
+  # split's gives its `val_*` loss terms. Dev is only ever reported.
+  knowledge_splits = ["train"]
+  if config.data.validation_fraction > 0:
+    knowledge_splits.append("validation")
   knowledge = {
     split: distill_knowledge(
       examples=gen.outputs["examples"],
@@ -138,14 +148,16 @@ def create_pipeline(
       split=split,
       beam_pipeline_args=list(beam_pipeline_args or []),
     ).with_id(f"distill_knowledge_{split}")
-    for split in ("train", "dev")
+    for split in knowledge_splits
   }
   student = train_student(
     examples=gen.outputs["examples"],
     vocab=data.outputs["vocab"],
     features=data.outputs["features"],
     knowledge=knowledge["train"].outputs["knowledge"],
-    dev_knowledge=knowledge["dev"].outputs["knowledge"],
+    validation_knowledge=[
+      knowledge[s].outputs["knowledge"] for s in knowledge_splits[1:]
+    ],
     config=params("data", "model", "train", "distill"),
     runtime=runtime,
     seed=config.train.seed + config.teacher.num_teachers,
@@ -156,7 +168,8 @@ def create_pipeline(
     features=data.outputs["features"],
     teachers=teacher_models,
     student=student.outputs["model"],
-    config=params("data", "model", "train"),
+    knowledge=knowledge["train"].outputs["knowledge"],
+    config=params("data", "model", "train", "teacher", "distill"),
     timing_repeats=timing_repeats,
   )
   serving = export(

@@ -145,7 +145,7 @@ def test_variants_share_every_step_up_to_the_student():
     "train_teacher_0",
     "train_teacher_1",
     "distill_knowledge_train",
-    "distill_knowledge_dev",
+    "distill_knowledge_validation",
   ]
   for node in shared:
     assert len({plan[node] for plan in plans.values()}) == 1, node

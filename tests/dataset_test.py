@@ -23,6 +23,7 @@ MODEL_KEYS = {
   "passage_ids",
   "question_chars",
   "passage_chars",
+  "question_em",
   "passage_em",
   "question_len",
   "passage_len",
@@ -72,6 +73,7 @@ def test_eval_batch_shapes_dtypes_and_order(pattern):
     "passage_ids": (5, lp),
     "question_chars": (5, lq, 4),
     "passage_chars": (5, lp, 4),
+    "question_em": (5, lq, 2),
     "passage_em": (5, lp, 2),
     "question_len": (5,),
     "passage_len": (5,),
@@ -84,6 +86,7 @@ def test_eval_batch_shapes_dtypes_and_order(pattern):
   spec = dataset.element_spec
   assert spec["passage_ids"].dtype == tf.int32
   assert spec["passage_em"].dtype == tf.float32
+  assert spec["question_em"].dtype == tf.float32
   assert spec["id"].dtype == tf.string
   ids = [i.decode() for b in batches for i in b["id"]]
   assert ids == [f"q{i:02d}" for i in range(24)]
@@ -105,8 +108,13 @@ def test_padding_is_zero_beyond_lengths(pattern):
       assert np.all(batch["question_ids"][row, :lq] > 0)
       assert not batch["question_ids"][row, lq:].any()
       assert not batch["question_chars"][row, lq:].any()
-      # "what is w0 ..." shares w0 with the passage at position 0.
+      assert not batch["question_em"][row, lq:].any()
+      # "what is w0 ..." shares w0 with the passage at position 0; "what"
+      # and "is" are not in the passage.
       assert batch["passage_em"][row, 0, 0] == 1.0
+      np.testing.assert_array_equal(
+        batch["question_em"][row, :3], [[0, 0], [0, 0], [1, 1]]
+      )
 
 
 def test_training_buckets_group_similar_passage_lengths(pattern):

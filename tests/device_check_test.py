@@ -131,10 +131,13 @@ def test_settings_pipeline_estimate_and_compile_count_arithmetic():
   )
   result = json.loads(_python("-c", script)[-1])
   estimate = result["estimate"]
-  # 12 teachers and the student (A2D step 1.08 CE steps), 20 epochs each.
-  train = 12 * 20 * 87599 + 1.08 * 20 * 87599
-  forward = 12 * 20 * 10570 + 12 * (87599 + 10570) + 2 * 20 * 10570
-  forward += 14 * 10570
+  # 12 teachers and the student (A2D step 1.08 CE steps), 20 epochs each,
+  # on the training questions less the 5% validation split (4,380).
+  train = 12 * 20 * 83219 + 1.08 * 20 * 83219
+  # Per-epoch validation passes, knowledge over train and validation,
+  # evaluation (13 models on dev) and its 3 timed passes of 14 models.
+  forward = 12 * 20 * 4380 + 12 * 87599 + 2 * 20 * 4380
+  forward += 13 * 10570 + 3 * 14 * 10570
   assert estimate["train_examples"] == int(train)
   assert estimate["forward_examples"] == forward
   assert estimate["hours"] == pytest.approx(

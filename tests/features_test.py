@@ -59,6 +59,10 @@ def test_round_trip_record_to_parsed_ids(vocab):
   np.testing.assert_array_equal(
     parsed["passage_em"], [[0, 1], [0, 0], [1, 1], [0, 0]]
   )
+  # The mirror: "sat" occurs in the passage, "THE" only after lowercasing.
+  np.testing.assert_array_equal(
+    parsed["question_em"], [[0, 0], [1, 1], [0, 0], [0, 1], [0, 0], [0, 0]]
+  )
   np.testing.assert_array_equal(parsed["passage_char_starts"], [0, 4, 8, 11])
   np.testing.assert_array_equal(parsed["passage_char_ends"], [3, 7, 11, 12])
   assert (parsed["start"], parsed["end"]) == (1, 1)
@@ -76,6 +80,7 @@ def test_parse_example_dtypes_and_shapes(vocab):
     "passage_ids": (tf.int32, [4]),
     "question_chars": (tf.int32, [6, 3]),
     "passage_chars": (tf.int32, [4, 3]),
+    "question_em": (tf.float32, [6, 2]),
     "passage_em": (tf.float32, [4, 2]),
     "question_len": (tf.int32, []),
     "passage_len": (tf.int32, []),
@@ -87,6 +92,27 @@ def test_parse_example_dtypes_and_shapes(vocab):
   assert {k: (v.dtype, v.shape.as_list()) for k, v in parsed.items()} == (
     expected
   )
+
+
+def test_exact_match_flags_use_the_truncated_tokens(vocab):
+  # "e" is cut from the 4-token passage, so it matches nothing; "a" stays.
+  record = _record("cut", "a b c d e", "e A b ?", [])
+  examples, _ = features.featurize([record], vocab, CONFIG, training=False)
+  parsed = _parse(examples[0])
+  np.testing.assert_array_equal(
+    parsed["question_em"], [[0, 0], [0, 1], [1, 1], [0, 0]]
+  )
+  np.testing.assert_array_equal(
+    parsed["passage_em"], [[0, 1], [1, 1], [0, 0], [0, 0]]
+  )
+
+
+def test_parse_example_without_question_em_names_the_cause(vocab):
+  examples, _ = features.featurize([GOOD], vocab, CONFIG, training=True)
+  example = examples[0]
+  del example.features.feature["question_em"]
+  with pytest.raises(tf.errors.InvalidArgumentError, match="question_em"):
+    _parse(example)
 
 
 def test_parse_example_wrong_max_word_len_fails(vocab):
@@ -235,12 +261,14 @@ SERVING_RECORDS = [
   GOOD,
   _record("caps", "THE Cat, sat... é 中文😀", "the cat?", []),
   _record("long", "a b c d e f g", "q1 q2 q3 q4 q5 q6 q7 q8", []),
+  _record("cut", "a b c d e", "e A b ?", []),
 ]
 BATCH_KEYS = (
   "question_ids",
   "passage_ids",
   "question_chars",
   "passage_chars",
+  "question_em",
   "passage_em",
   "passage_char_starts",
   "passage_char_ends",
@@ -271,6 +299,8 @@ def test_text_featurizer_equals_featurize(vocab):
   batch = {k: v.numpy() for k, v in batch.items()}
   assert batch["question_chars"].shape[2] == CONFIG.max_word_len
   assert batch["passage_em"].dtype == np.float32
+  assert batch["question_em"].dtype == np.float32
+  assert batch["question_em"].shape == (*batch["question_ids"].shape, 2)
   _assert_matches_featurize(batch, SERVING_RECORDS, vocab)
 
 

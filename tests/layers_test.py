@@ -15,6 +15,8 @@ from a2d_tf.layers import (
   InteractiveAlignment,
   IterativeAligner,
   MemoryAnswerPointer,
+  PartlyFrozenEmbedding,
+  RMRAnswerPointer,
   SelfAlignment,
   SemanticFusionUnit,
   recurrent,
@@ -328,6 +330,62 @@ def test_input_embedding_config_round_trip_and_gradients():
   _assert_gradients_reach_all(layer, call)
 
 
+def test_partly_frozen_embedding_looks_up_both_blocks():
+  layer = PartlyFrozenEmbedding(10, 3, 4)
+  layer.build()
+  matrix = _rng(5).normal(size=(10, 3)).astype("float32")
+  layer.assign_matrix(matrix)
+  ids = np.array([[0, 3, 4, 9], [5, 1, 8, 2]], np.int32)
+  np.testing.assert_array_equal(layer(ids), matrix[ids])
+  assert [w.path for w in layer.trainable_weights] == [
+    layer.trainable_rows.path
+  ]
+  assert layer.trainable_rows.shape == (4, 3)
+  assert layer.frozen_rows.shape == (6, 3)
+  assert not layer.frozen_rows.trainable
+
+
+def test_partly_frozen_embedding_gradients_reach_trainable_rows_only():
+  layer = PartlyFrozenEmbedding(10, 3, 4)
+  layer.build()
+  ids = tf.constant([[1, 7, 2]])
+  with tf.GradientTape() as tape:
+    loss = tf.reduce_sum(layer(ids) * _rng(1).normal(size=(1, 3, 3)))
+  grad = tf.convert_to_tensor(tape.gradient(loss, layer.trainable_rows))
+  assert np.abs(grad[1]).max() > 0 and np.abs(grad[2]).max() > 0
+  assert np.abs(grad[0]).max() == 0 and np.abs(grad[3]).max() == 0
+
+
+def test_partly_frozen_embedding_config_round_trip():
+  layer = PartlyFrozenEmbedding(10, 3, 4)
+  ids = tf.constant([[1, 7, 2, 9]])
+  _assert_round_trip(layer, lambda lyr: lyr(ids))
+
+
+@pytest.mark.parametrize("num_trainable", [0, 10, 11])
+def test_partly_frozen_embedding_bad_split_raises(num_trainable):
+  with pytest.raises(ValueError, match=f"num_trainable={num_trainable}"):
+    PartlyFrozenEmbedding(10, 3, num_trainable)
+
+
+def test_input_embedding_with_trainable_rows_keeps_pretrained_frozen():
+  layer = InputEmbedding(
+    20, 6, 12, 4, 3, trainable_words=False, num_trainable_words=5
+  )
+  word_ids, char_ids, features = _embedding_inputs(LENGTHS_P, 6)
+  mask = _mask(LENGTHS_P, 6)
+  out = layer(word_ids, char_ids, features, mask)
+  assert out.shape == (3, 6, 11)
+  assert isinstance(layer.word_embedding, PartlyFrozenEmbedding)
+  paths = {w.path for w in layer.trainable_weights}
+  assert layer.word_embedding.trainable_rows.path in paths
+  assert layer.word_embedding.frozen_rows.path not in paths
+  clone = InputEmbedding.from_config(layer.get_config())
+  assert clone.num_trainable_words == 5
+  with pytest.raises(ValueError, match="num_trainable_words"):
+    InputEmbedding(20, 6, 12, 4, 3, num_trainable_words=5)
+
+
 # Semantic fusion unit
 
 
@@ -573,6 +631,87 @@ def test_pointer_config_round_trip_and_gradients():
   _assert_gradients_reach_all(layer, call)
 
 
+def test_rmr_pointer_shapes_masked_logits_and_padding():
+  layer = RMRAnswerPointer(HIDDEN)
+  memory, question = _alignment_inputs()
+  start, end = layer(memory, question, _mask(LENGTHS_P, 6), _mask(LENGTHS_Q, 4))
+  assert start.shape == end.shape == (3, 6)
+  assert start.dtype == end.dtype == tf.float32
+  for logits in (start, end):
+    assert np.all(np.asarray(logits)[1, 3:] == masking.MASK_VALUE)
+    assert np.all(np.asarray(logits)[1, :3] > masking.MASK_VALUE)
+  start2, end2 = layer(
+    _pad_with_garbage(_garble_padding(memory, LENGTHS_P), 3),
+    _pad_with_garbage(_garble_padding(question, LENGTHS_Q), 2),
+    _mask(LENGTHS_P, 9),
+    _mask(LENGTHS_Q, 6),
+  )
+  _assert_valid_equal(start, start2, LENGTHS_P)
+  _assert_valid_equal(end, end2, LENGTHS_P)
+
+
+def test_rmr_pointer_matches_its_equations():
+  layer = RMRAnswerPointer(HIDDEN)
+  memory, question = _alignment_inputs()
+  p_mask, q_mask = _mask(LENGTHS_P, 6), _mask(LENGTHS_Q, 4)
+  start, end = layer(memory, question, p_mask, q_mask)
+  summary = layer.summary(question, q_mask)
+  np.testing.assert_allclose(
+    start, layer.start_scorer(memory, summary, p_mask), atol=ATOL
+  )
+  p_start = masking.masked_softmax(start, p_mask)
+  evidence = tf.einsum("bp,bpd->bd", p_start, memory)
+  state = layer.fusion(summary, evidence)
+  np.testing.assert_allclose(
+    end, layer.end_scorer(memory, state, p_mask), atol=ATOL
+  )
+  # The scorers see [r; z; r * z; r - z].
+  assert layer.start_scorer.projection.kernel.shape == (4 * DIM, HIDDEN)
+
+
+def test_rmr_pointer_end_depends_on_start_scorer():
+  layer = RMRAnswerPointer(HIDDEN)
+  memory, question = _alignment_inputs()
+  args = (memory, question, _mask(LENGTHS_P, 6), _mask(LENGTHS_Q, 4))
+  start, end = layer(*args)
+  kernel = layer.start_scorer.output_layer.kernel
+  kernel.assign(kernel * 5.0 + 1.0)
+  start2, end2 = layer(*args)
+  assert not np.allclose(start, start2, atol=1e-5)
+  assert not np.allclose(end, end2, atol=1e-5)
+  # ... while the end scorer leaves the start alone.
+  kernel = layer.end_scorer.output_layer.kernel
+  kernel.assign(kernel * 5.0 + 1.0)
+  start3, end3 = layer(*args)
+  np.testing.assert_array_equal(start2, start3)
+  assert not np.allclose(end2, end3, atol=1e-5)
+
+
+def test_rmr_pointer_config_round_trip_and_gradients():
+  layer = RMRAnswerPointer(HIDDEN, dropout=0.1)
+  memory, question = _alignment_inputs()
+
+  def call(lyr):
+    return lyr(memory, question, _mask(LENGTHS_P, 6), _mask(LENGTHS_Q, 4))
+
+  _assert_round_trip(layer, call)
+  _assert_gradients_reach_all(layer, call)
+  assert layer.get_config()["hidden"] == HIDDEN
+
+
+def test_rmr_pointer_checks_arguments_and_widths():
+  with pytest.raises(ValueError, match="dropout"):
+    RMRAnswerPointer(HIDDEN, dropout=1.5)
+  memory, question = _alignment_inputs()
+  with pytest.raises(ValueError, match="one width"):
+    RMRAnswerPointer(HIDDEN)(
+      memory,
+      question[..., :3],
+      _mask(LENGTHS_P, 6),
+      _mask(LENGTHS_Q, 4),
+    )
+
+
 def test_layers_keep_float32_outputs_under_mixed_precision():
   policy = keras.DTypePolicy("mixed_bfloat16")
   memory, question = _alignment_inputs()
@@ -586,6 +725,13 @@ def test_layers_keep_float32_outputs_under_mixed_precision():
     memory_out, question, *masks
   )
   assert start.dtype == end.dtype == tf.float32
+  start, end = RMRAnswerPointer(HIDDEN, dtype=policy)(
+    memory_out, question, *masks
+  )
+  assert start.dtype == end.dtype == tf.float32
+  words = PartlyFrozenEmbedding(10, 3, 4, dtype=policy)
+  assert words(tf.constant([[1, 8]])).dtype == tf.bfloat16
+  assert words.frozen_rows.dtype == "float32"
 
 
 def test_bilstm_construction_serializes_nothing(monkeypatch):

@@ -116,11 +116,27 @@ def test_killed_run_resumes_then_everything_is_cached(tmp_path):
 
   report = json.loads((out / "report.json").read_text())
   assert set(report["sets"]) == {"dev", "adversarial"}
-  for name, systems in report["sets"].items():
-    assert set(systems) == {"single", "ensemble", "student"}
-    for result in systems.values():
+  for name, scored in report["sets"].items():
+    systems = {s: scored[s] for s in ("single", "ensemble", "student")}
+    for result in [*systems.values(), *scored["teachers"]]:
       assert 0.0 <= result["exact_match"] <= result["f1"] <= 100.0
       assert result["worst_case"] == (name == "adversarial")
+    assert len(scored["teachers"]) == 2
+    assert scored["single"]["mean"]["f1"] == pytest.approx(
+      sum(t["f1"] for t in scored["teachers"]) / 2
+    )
+    for comparison in ("student_minus_single", "student_minus_ensemble"):
+      low, high = scored["intervals"][comparison]["f1"]
+      assert low <= scored["intervals"][comparison]["difference"]["f1"] <= high
+  diagnostics = report["knowledge_diagnostics"]
+  assert set(diagnostics) == {"train", "dev"}
+  for split in diagnostics.values():
+    assert len(split["teachers"]) == 2
+    assert 0.0 < split["mean_argmax_prob"] <= 1.0
+  # Models were selected on the validation split, never on dev.
+  assert report["training"]["selected_on"] == "validation"
+  for counts in report["training"]["models"].values():
+    assert 1 <= counts["best_epoch"] <= counts["epochs_run"]
   assert report["parameters"]["student"] == report["parameters"]["teacher"]
   # The report's config is what was computed with, not how it ran.
   assert "runtime" not in report["config"]
@@ -148,7 +164,7 @@ def test_killed_run_resumes_then_everything_is_cached(tmp_path):
   predictions = os.listdir(os.path.join(evaluation[0], "predictions"))
   assert sorted(predictions) == sorted(
     f"{s}_{n}.json"
-    for s in ("single", "ensemble", "student")
+    for s in ("teacher_0", "teacher_1", "single", "ensemble", "student")
     for n in ("dev", "adversarial")
   )
   knowledge = glob.glob(

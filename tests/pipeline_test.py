@@ -11,7 +11,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 DOWNSTREAM_OF_KNOWLEDGE = {
   "distill_knowledge_train",
-  "distill_knowledge_dev",
+  "distill_knowledge_validation",
   "train_student",
   "evaluate",
   "export",
@@ -38,7 +38,7 @@ def test_pipeline_has_one_node_per_step_and_teacher():
     "train_teacher_1",
     "train_teacher_2",
     "distill_knowledge_train",
-    "distill_knowledge_dev",
+    "distill_knowledge_validation",
     "train_student",
     "evaluate",
     "export",
@@ -51,6 +51,30 @@ def test_pipeline_has_one_node_per_step_and_teacher():
   ]
   seeds = [pipe.node(f"train_teacher_{k}").params["seed"] for k in range(3)]
   assert len(set(seeds)) == 3
+
+
+def test_without_a_validation_split_there_is_no_validation_knowledge():
+  config = config_lib.get_config("tiny", ["data.validation_fraction=0"])
+  pipe = pipeline.create_pipeline(config)
+  ids = [n.id for n in pipe.nodes]
+  assert "distill_knowledge_validation" not in ids
+  assert pipe.node("train_student").inputs["validation_knowledge"] == []
+  with_split = pipeline.create_pipeline(config_lib.get_config("tiny"))
+  (channel,) = with_split.node("train_student").inputs["validation_knowledge"]
+  assert channel.node_id == "distill_knowledge_validation"
+
+
+def test_evaluate_reads_the_training_knowledge_not_dev_knowledge():
+  pipe = pipeline.create_pipeline(config_lib.get_config("tiny"))
+  evaluate = pipe.node("evaluate")
+  assert evaluate.inputs["knowledge"].node_id == "distill_knowledge_train"
+  assert not any(n.params.get("split") == "dev" for n in pipe.nodes)
+
+
+def test_student_epochs_rerun_the_student_only():
+  before = _plan()
+  after = _plan(["distill.epochs=5"])
+  assert _changed(before, after) == {"train_student", "evaluate", "export"}
 
 
 def test_new_temperature_reruns_knowledge_and_after_only():

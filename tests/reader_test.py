@@ -10,10 +10,19 @@ import tensorflow as tf
 
 from a2d_tf import masking
 from a2d_tf.config import ModelConfig
+from a2d_tf.data.vocab import WordVectors
+from a2d_tf.layers import (
+  MemoryAnswerPointer,
+  PartlyFrozenEmbedding,
+  RMRAnswerPointer,
+)
 from a2d_tf.models.reader import (
+  INPUT_KEYS,
+  PARAM_BLOCKS,
   RMRReader,
   build_reader,
   count_params,
+  input_keys,
   input_shapes,
 )
 
@@ -47,6 +56,7 @@ def _batch(q_len=Q_LEN, p_len=P_LEN, lq=4, lp=7, word_len=5, seed=0):
     "passage_ids": rng.integers(2, WORDS, (batch, lp)),
     "question_chars": rng.integers(1, CHARS, (batch, lq, word_len)),
     "passage_chars": rng.integers(1, CHARS, (batch, lp, word_len)),
+    "question_em": rng.integers(0, 2, (batch, lq, 2)).astype(np.float32),
     "passage_em": rng.integers(0, 2, (batch, lp, 2)).astype(np.float32),
   }
   for key in ("question_chars", "passage_chars"):
@@ -68,6 +78,7 @@ def _pad(x, extra_q=2, extra_p=3, seed=9):
     ("question_chars", extra_q),
     ("passage_ids", extra_p),
     ("passage_chars", extra_p),
+    ("question_em", extra_q),
     ("passage_em", extra_p),
   ):
     value = x[key]
@@ -116,11 +127,61 @@ def test_reader_attention_rows_sum_to_one_over_valid_question_words():
     assert np.all(attention[row, :, :, q:] == 0)
 
 
-@pytest.mark.parametrize("char_encoder", ["cnn", "bilstm"])
-def test_reader_padding_changes_no_valid_output(char_encoder):
-  model = _model(char_encoder=char_encoder)
+@pytest.mark.parametrize(
+  "overrides",
+  [
+    {"char_encoder": "cnn"},
+    {"char_encoder": "bilstm"},
+    {"pointer": "rmr", "question_em": True},
+  ],
+)
+def test_reader_padding_changes_no_valid_output(overrides):
+  model = _model(**overrides)
   x = _batch()
   _assert_outputs_close(model(x), model(_pad(x)))
+
+
+def test_reader_without_question_em_ignores_question_flags():
+  model = _model()
+  assert model.input_keys == input_keys(False)
+  assert "question_em" not in model.input_keys
+  x = _batch()
+  flipped = dict(x, question_em=1.0 - x["question_em"])
+  absent = {k: v for k, v in x.items() if k != "question_em"}
+  expected = model(x)
+  for key, value in model(flipped).items():
+    np.testing.assert_array_equal(expected[key], value)
+  for key, value in model(absent).items():
+    np.testing.assert_array_equal(expected[key], value)
+
+
+def test_reader_with_question_em_reads_question_flags():
+  model = _model(question_em=True)
+  assert model.input_keys == INPUT_KEYS
+  x = _batch()
+  flipped = dict(x, question_em=1.0 - x["question_em"])
+  assert not np.allclose(
+    model(x)["start_logits"][0, :7], model(flipped)["start_logits"][0, :7]
+  )
+  # The question flags enter through the shared embedding: no new weights.
+  assert count_params(model) == count_params(_model())
+
+
+@pytest.mark.parametrize(
+  ("pointer", "layer_class"),
+  [("memory", MemoryAnswerPointer), ("rmr", RMRAnswerPointer)],
+)
+def test_reader_pointer_is_chosen_by_config(pointer, layer_class):
+  model = _model(pointer=pointer)
+  assert isinstance(model.pointer, layer_class)
+  assert model.get_config()["pointer"] == pointer
+  out = model(_batch())
+  assert out["start_logits"].shape == out["end_logits"].shape == (3, 7)
+
+
+def test_reader_unknown_pointer_raises():
+  with pytest.raises(ValueError, match="pointer='ptr'"):
+    _model(pointer="ptr")
 
 
 def test_reader_length_zero_filler_row_is_finite_and_costs_nothing():
@@ -272,15 +333,123 @@ def test_reader_tiny_fit_on_random_data_reduces_loss():
 def test_input_shapes_cover_model_inputs():
   shapes = input_shapes(5)
   assert shapes["passage_chars"] == (None, None, 5)
-  assert set(shapes) == {
-    "question_ids",
-    "passage_ids",
-    "question_chars",
-    "passage_chars",
-    "passage_em",
-    "question_len",
-    "passage_len",
-  }
+  assert shapes["question_em"] == (None, None, 2)
+  assert (
+    set(shapes)
+    == set(INPUT_KEYS)
+    == {
+      "question_ids",
+      "passage_ids",
+      "question_chars",
+      "passage_chars",
+      "question_em",
+      "passage_em",
+      "question_len",
+      "passage_len",
+    }
+  )
+
+
+# Partly trainable word embedding (pretrained rows frozen).
+
+NUM_TRAINABLE = 12
+
+
+def _vectors():
+  matrix = np.random.default_rng(3).normal(size=(WORDS, 6)).astype("float32")
+  return WordVectors(matrix, NUM_TRAINABLE)
+
+
+def test_reader_word_vectors_split_trainable_and_frozen_rows():
+  vectors = _vectors()
+  model = build_reader(CONFIG, WORDS, CHARS, embedding_matrix=vectors)
+  words = model.embedding.word_embedding
+  assert isinstance(words, PartlyFrozenEmbedding)
+  np.testing.assert_array_equal(words.trainable_rows, vectors.matrix[:12])
+  np.testing.assert_array_equal(words.frozen_rows, vectors.matrix[12:])
+  ids = np.arange(WORDS)[None, :]
+  np.testing.assert_array_equal(words(ids)[0], vectors.matrix)
+  counts = count_params(model)
+  assert counts["non_trainable"] == (WORDS - NUM_TRAINABLE) * 6
+  assert counts["block/frozen_words"] == (WORDS - NUM_TRAINABLE) * 6
+  assert counts["block/word_embedding"] == NUM_TRAINABLE * 6
+
+
+def test_reader_train_step_moves_trainable_rows_only():
+  vectors = _vectors()
+  model = build_reader(CONFIG, WORDS, CHARS, embedding_matrix=vectors)
+  model.compile(optimizer=keras.optimizers.Adam(0.05))
+  x = _batch()
+  # Ids on both sides of the split, so both blocks are looked up.
+  x["question_ids"][:, 0] = 3
+  x["passage_ids"][:, 0] = 2
+  x["passage_ids"][:, 1] = WORDS - 1
+  model.fit(tf.data.Dataset.from_tensors(x), epochs=2, verbose=0)
+  words = model.embedding.word_embedding
+  np.testing.assert_array_equal(words.frozen_rows, vectors.matrix[12:])
+  moved = np.abs(np.asarray(words.trainable_rows) - vectors.matrix[:12])
+  assert moved[2].max() > 1e-3 and moved[3].max() > 1e-3
+  # A trainable row no input used stays where it was.
+  unused = sorted(
+    set(range(12))
+    - set(np.unique(x["question_ids"]))
+    - set(np.unique(x["passage_ids"]))
+  )
+  assert unused and moved[unused].max() == 0
+
+
+def test_reader_word_vectors_keras_round_trip(tmp_path):
+  model = build_reader(
+    dataclasses.replace(CONFIG, pointer="rmr", question_em=True),
+    WORDS,
+    CHARS,
+    embedding_matrix=_vectors(),
+  )
+  path = os.path.join(tmp_path, "reader.keras")
+  model.save(path)
+  loaded = keras.models.load_model(path)
+  assert loaded.get_config() == model.get_config()
+  assert isinstance(loaded.pointer, RMRAnswerPointer)
+  x = _batch()
+  expected, actual = model(x), loaded(x)
+  for key in expected:
+    np.testing.assert_array_equal(expected[key], actual[key])
+  assert count_params(loaded) == count_params(model)
+  assert not loaded.embedding.word_embedding.frozen_rows.trainable
+
+
+def test_reader_word_vectors_all_trainable_is_a_plain_embedding():
+  matrix = _vectors().matrix
+  model = build_reader(
+    CONFIG, WORDS, CHARS, embedding_matrix=WordVectors(matrix, WORDS)
+  )
+  words = model.embedding.word_embedding
+  assert isinstance(words, keras.layers.Embedding) and words.trainable
+  np.testing.assert_array_equal(words.embeddings, matrix)
+  with pytest.raises(ValueError, match="num_trainable"):
+    build_reader(
+      CONFIG, WORDS, CHARS, embedding_matrix=WordVectors(matrix, WORDS + 1)
+    )
+
+
+@pytest.mark.parametrize("pointer", ["memory", "rmr"])
+@pytest.mark.parametrize("pretrained", [False, True])
+def test_count_params_blocks_sum_to_trainable(pointer, pretrained):
+  model = build_reader(
+    dataclasses.replace(CONFIG, pointer=pointer),
+    WORDS,
+    CHARS,
+    embedding_matrix=_vectors() if pretrained else None,
+  )
+  counts = count_params(model)
+  blocks = [counts[f"block/{name}"] for name, _ in PARAM_BLOCKS]
+  assert all(n > 0 for n in blocks)
+  assert sum(blocks) == counts["trainable"]
+  assert counts["block/frozen_words"] == counts["non_trainable"]
+  assert (
+    counts["block/word_embedding"] + counts["block/char_encoder"]
+    == counts["trainable/embedding"]
+  )
 
 
 def test_padding_onto_the_length_grid_changes_no_loss_or_valid_output():

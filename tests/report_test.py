@@ -69,3 +69,114 @@ def test_render_markdown_without_timing_says_so():
   assert "| ensemble (K=2) | 1,234 x 2 |" in text
   assert "Inference not timed (timing_repeats=0)." in text
   assert "speedup" not in text
+
+
+def _ids(n):
+  return [f"q{i}" for i in range(n)]
+
+
+def _answers(ids, right):
+  """`1843` (right) for the ids in `right`, `London` (F1 0) for the rest."""
+  return {qid: "1843" if qid in right else "London" for qid in ids}
+
+
+def test_score_set_single_is_the_mean_over_teachers_with_its_spread():
+  ids = _ids(10)
+  data = _squad(ids)
+  teachers = [_answers(ids, ids[:4]), _answers(ids, ids[:6])]
+  ensemble = _answers(ids, ids[:8])
+  student = _answers(ids, ids[:7])
+  result = report.score_set(data, teachers, ensemble, student, 200, seed=1)
+  single = result["single"]
+  assert single["f1"] == pytest.approx(50.0)
+  assert single["mean"]["exact_match"] == pytest.approx(50.0)
+  assert single["std"]["f1"] == pytest.approx(14.1421, abs=1e-3)
+  assert (single["min"]["f1"], single["max"]["f1"]) == (40.0, 60.0)
+  assert [t["f1"] for t in result["teachers"]] == [40.0, 60.0]
+  # (70 - 50) / (80 - 50)
+  assert result["gain_kept"] == pytest.approx(2 / 3)
+  assert result["gain_kept_exact_match"] == pytest.approx(2 / 3)
+  vs_single = result["intervals"]["student_minus_single"]
+  assert vs_single["difference"]["f1"] == pytest.approx(20.0)
+  low, high = vs_single["f1"]
+  assert low <= 20.0 <= high
+  vs_ensemble = result["intervals"]["student_minus_ensemble"]
+  assert vs_ensemble["difference"]["exact_match"] == pytest.approx(-10.0)
+  assert result["intervals"]["units"] == 10
+  assert result["intervals"]["resamples"] == 200
+
+
+def test_score_set_interval_matches_a_hand_computed_bootstrap():
+  import numpy as np
+
+  ids = _ids(6)
+  data = _squad(ids)
+  teachers = [_answers(ids, ids[:2]), _answers(ids, ids[:4])]
+  student = _answers(ids, ids[:5])
+  result = report.score_set(data, teachers, student, student, 300, seed=4)
+  # Per question: student 1,1,1,1,1,0; single mean 1,1,.5,.5,0,0.
+  diffs = np.array([0.0, 0.0, 0.5, 0.5, 1.0, 0.0])
+  rng = np.random.default_rng(4)
+  means = diffs[rng.integers(0, 6, size=(300, 6))].mean(axis=1)
+  expected = 100 * np.quantile(means, [0.025, 0.975])
+  got = result["intervals"]["student_minus_single"]["f1"]
+  assert got == pytest.approx(list(expected))
+
+
+def test_score_set_adversarial_units_are_originals():
+  ids = ["q1", "q1-addsent", "q2", "q2-addsent"]
+  data = _squad(ids)
+  right = {"q1", "q1-addsent", "q2"}
+  result = report.score_set(
+    data, [_answers(ids, right)], _answers(ids, right), _answers(ids, ids), 50
+  )
+  assert result["student"]["worst_case"] is True
+  assert result["intervals"]["units"] == 2
+  assert result["single"]["f1"] == pytest.approx(50.0)
+  assert result["gain_kept"] is None  # the ensemble gains nothing
+
+
+def test_gain_kept_is_none_without_an_ensemble_gain():
+  assert report.gain_kept(60.0, 50.0, 50.0) is None
+  assert report.gain_kept(55.0, 50.0, 60.0) == pytest.approx(0.5)
+
+
+def test_render_markdown_shows_spread_gain_intervals_and_diagnostics():
+  ids = _ids(8)
+  data = _squad(ids)
+  scored = report.score_set(
+    data,
+    [_answers(ids, ids[:2]), _answers(ids, ids[:4])],
+    _answers(ids, ids[:6]),
+    _answers(ids, ids[:3]),
+    100,
+  )
+  diag = {
+    "examples": 8,
+    "teachers": [{"exact_match": 90.0, "f1": 95.0}] * 2,
+    "ensemble": {"exact_match": 92.0, "f1": 96.0},
+    "mean_argmax_prob": 0.9,
+    "mean_entropy": 0.25,
+    "mean_gold_prob": 0.88,
+  }
+  text = report.render_markdown(
+    {
+      "sets": {"dev": scored},
+      "knowledge_diagnostics": {"train": diag},
+      "training": {
+        "teacher_epochs": 3,
+        "student_epochs": 5,
+        "selected_on": "validation",
+        "models": {"teacher_0": {"best_epoch": 2, "epochs_run": 3}},
+      },
+      "parameters": {"teacher": 10, "student": 10},
+      "inference": {"k": 2, "repeats": 0},
+    }
+  )
+  assert "| single (mean ± sd of 2) | 37.5 ± 17.7 | 37.5 ± 17.7 |" in text
+  assert "| dev | +37.5 | +0.0 | 0.00 |" in text
+  assert "dev, student − single mean: EM +0.0" in text
+  assert "contains 0: not resolved on this set" in text
+  assert "| train | 95.0, 95.0 | 96.0 | 0.900 | 0.25 | 0.880 |" in text
+  assert "the student up to 5 (longer than a teacher)" in text
+  assert "| teacher_0 | 2 | 3 | n/a |" in text

@@ -17,7 +17,7 @@ from a2d_tf.config import get_config
 from a2d_tf.data import dataset, features, synthetic, tokenization
 from a2d_tf.data import vocab as vocab_lib
 from a2d_tf.data.records import Record
-from a2d_tf.models.reader import INPUT_KEYS, build_reader
+from a2d_tf.models.reader import build_reader
 
 CONFIG = get_config("tiny")
 NUM_TRAIN, NUM_DEV = 12, 3
@@ -245,7 +245,8 @@ def test_predict_features_equals_reader(exported, trained, tmp_path):
       )
     )
   )
-  inputs = {key: batch[key] for key in INPUT_KEYS}
+  inputs = {key: batch[key] for key in reader.input_keys}
+  assert "question_em" not in inputs
   loaded = tf.saved_model.load(exported)
   served = loaded.signatures[serving.FEATURES_SIGNATURE](**inputs)
   expected = reader(inputs, training=False)
@@ -254,6 +255,49 @@ def test_predict_features_equals_reader(exported, trained, tmp_path):
     np.testing.assert_allclose(
       served[key].numpy(), expected[key].numpy(), rtol=1e-5, atol=1e-5
     )
+
+
+def test_question_em_reader_serves_its_offline_answers(trained, tmp_path):
+  _, vocab, dev, _ = trained
+  model_config = dataclasses.replace(
+    CONFIG.model, question_em=True, pointer="rmr"
+  )
+  reader = build_reader(model_config, vocab.num_words, vocab.num_chars)
+  path = serving.export_serving_model(
+    reader, vocab, CONFIG, str(tmp_path / "serving"), version=1
+  )
+  records = [
+    r for r in _serving_records(dev) if r.question.strip() and r.context.strip()
+  ]
+  offline = _offline(reader, vocab, records, str(tmp_path / "offline"))
+  loaded = tf.saved_model.load(path)
+  served = loaded.signatures[serving.SERVING_SIGNATURE](
+    question=tf.constant([r.question for r in records]),
+    context=tf.constant([r.context for r in records]),
+  )
+  for row, record in enumerate(records):
+    want = offline[record.id]
+    assert served["answer"][row].numpy().decode() == want.text, record.id
+    assert int(served["start_char"][row]) == want.start_char, record.id
+    np.testing.assert_allclose(served["score"][row], want.score, rtol=1e-4)
+  # predict_features takes the question flags and answers as the reader.
+  features_fn = loaded.signatures[serving.FEATURES_SIGNATURE]
+  assert "question_em" in features_fn.structured_input_signature[1]
+  batch = next(
+    iter(
+      dataset.make_dataset(
+        features.file_pattern(str(tmp_path / "offline"), "serve"),
+        CONFIG.data,
+        batch_size=4,
+        training=False,
+      )
+    )
+  )
+  inputs = {key: batch[key] for key in reader.input_keys}
+  expected = reader(inputs, training=False)
+  got = features_fn(**inputs)
+  for key in serving.FEATURE_OUTPUTS:
+    np.testing.assert_allclose(got[key], expected[key], rtol=1e-5, atol=1e-5)
 
 
 def _cli_signatures(text):

@@ -94,10 +94,10 @@ def _scalar_tags(log_dir):
   return tags
 
 
-def test_train_ce_writes_models_config_and_dev_scalars(tmp_path):
+def test_train_ce_writes_models_config_and_validation_scalars(tmp_path):
   calls = []
 
-  def dev_eval_fn(model):
+  def validation_eval_fn(model):
     calls.append(model)
     return {"exact_match": 10.0 * len(calls), "f1": 20.0 * len(calls)}
 
@@ -105,17 +105,18 @@ def test_train_ce_writes_models_config_and_dev_scalars(tmp_path):
     tmp_path,
     seed=3,
     epochs=2,
-    dev_eval_fn=dev_eval_fn,
-    dev_dataset=_random_dataset(4, seed=1),
+    validation_eval_fn=validation_eval_fn,
+    validation_dataset=_random_dataset(4, seed=1),
   )
   assert len(calls) == 2 and calls[0] is model
-  assert model.history.history["dev_f1"] == [20.0, 40.0]
+  assert model.history.history["validation_f1"] == [20.0, 40.0]
   assert "val_loss" in model.history.history
   with open(tmp_path / "config.json") as f:
     written = json.load(f)
   assert written["seed"] == 3
   assert written["config"]["model"]["hidden"] == 4
-  assert (tmp_path / "best.keras").exists()
+  with open(tmp_path / "best" / "best.json") as f:
+    assert json.load(f)["best_epoch"] == 2
   assert not (tmp_path / "backup").exists()  # deleted after a clean finish
   loaded = keras.models.load_model(tmp_path / "model.keras")
   batch = next(iter(_random_dataset()))
@@ -123,7 +124,12 @@ def test_train_ce_writes_models_config_and_dev_scalars(tmp_path):
     model(batch)["start_logits"], loaded(batch)["start_logits"]
   )
   tags = _scalar_tags(tmp_path / "tensorboard")
-  assert {"dev/f1", "dev/exact_match", "epoch_loss", "batch_loss"} <= tags
+  assert {
+    "validation/f1",
+    "validation/exact_match",
+    "epoch_loss",
+    "batch_loss",
+  } <= tags
 
 
 def test_train_ce_resumes_from_backup_after_a_kill(tmp_path):
@@ -452,3 +458,112 @@ def test_config_json_records_the_resolved_runtime(tmp_path):
   assert written["config"]["runtime"]["deterministic"] is None
   assert written["resolved_runtime"]["deterministic"] is True  # no GPU
   assert written["resolved_runtime"]["steps_per_execution"] == 1
+
+
+class _WeightsAtEpochEnd(keras.callbacks.Callback):
+  def __init__(self):
+    super().__init__()
+    self.weights = []
+
+  def on_epoch_end(self, epoch, logs=None):
+    self.weights.append([w.numpy().copy() for w in self.model.weights])
+
+
+def _scripted_f1(values):
+  calls = []
+
+  def validation_eval_fn(model):
+    calls.append(model)
+    return {"exact_match": 0.0, "f1": values[len(calls) - 1]}
+
+  return validation_eval_fn
+
+
+def _assert_weights_equal(model, expected):
+  for got, want in zip(model.weights, expected, strict=True):
+    np.testing.assert_array_equal(got.numpy(), want)
+
+
+def test_best_epoch_weights_are_kept_when_a_later_epoch_is_worse(tmp_path):
+  seen = _WeightsAtEpochEnd()
+  model = _train(
+    tmp_path,
+    epochs=3,
+    validation_eval_fn=_scripted_f1([10.0, 50.0, 20.0]),
+    callbacks=[seen],
+  )
+  # Each epoch trained, so the weights differ; the second one is kept.
+  assert not np.array_equal(seen.weights[1][0], seen.weights[2][0])
+  _assert_weights_equal(model, seen.weights[1])
+  loaded = keras.models.load_model(tmp_path / "model.keras")
+  _assert_weights_equal(loaded, seen.weights[1])
+  with open(tmp_path / "best" / "best.json") as f:
+    record = json.load(f)
+  assert (record["best_epoch"], record["epochs_run"]) == (2, 3)
+  assert record["best_value"] == 50.0
+
+
+class _ReaderOutputAtEpochEnd(keras.callbacks.Callback):
+  def __init__(self, batch):
+    super().__init__()
+    self.batch = batch
+    self.logits = []
+
+  def on_epoch_end(self, epoch, logs=None):
+    self.logits.append(self.model.reader(self.batch)["start_logits"].numpy())
+
+
+def test_best_epoch_is_kept_for_the_student_too(tmp_path):
+  batch = next(iter(_random_dataset()))
+  seen = _ReaderOutputAtEpochEnd(batch)
+  reader = training.train(
+    _config(),
+    training.A2D,
+    WORDS,
+    CHARS,
+    _random_dataset().map(_with_random_knowledge),
+    str(tmp_path),
+    epochs=3,
+    validation_eval_fn=_scripted_f1([30.0, 10.0, 20.0]),
+    callbacks=[seen],
+  )
+  assert not np.array_equal(seen.logits[0], seen.logits[2])
+  np.testing.assert_array_equal(reader(batch)["start_logits"], seen.logits[0])
+  loaded = keras.models.load_model(tmp_path / "model.keras")
+  np.testing.assert_array_equal(loaded(batch)["start_logits"], seen.logits[0])
+
+
+def test_early_stopping_stops_after_patience_epochs_without_a_gain(tmp_path):
+  epochs = _EpochRecorder()
+  config = _config(early_stopping_patience=2)
+  _train(
+    tmp_path,
+    config,
+    epochs=6,
+    validation_eval_fn=_scripted_f1([10.0, 40.0, 30.0, 35.0, 90.0, 90.0]),
+    callbacks=[epochs],
+  )
+  assert epochs.epochs == [0, 1, 2, 3]
+  with open(tmp_path / "best" / "best.json") as f:
+    assert json.load(f)["best_epoch"] == 2
+
+
+def test_best_epoch_survives_a_kill_and_resume(tmp_path):
+  scores = [10.0, 60.0, 20.0, 30.0]
+  seen = _WeightsAtEpochEnd()
+  with pytest.raises(RuntimeError, match="preemption"):
+    _train(
+      tmp_path,
+      epochs=4,
+      validation_eval_fn=_scripted_f1(scores),
+      callbacks=[seen, _KillAtEpoch(2)],
+    )
+  # The resumed run scores epochs 3 and 4 only; both are worse than the
+  # second epoch the killed run kept.
+  model = _train(
+    tmp_path, epochs=4, validation_eval_fn=_scripted_f1(scores[2:])
+  )
+  _assert_weights_equal(model, seen.weights[1])
+  with open(tmp_path / "best" / "best.json") as f:
+    record = json.load(f)
+  assert (record["best_epoch"], record["epochs_run"]) == (2, 4)

@@ -148,3 +148,84 @@ def test_load_glove_malformed_line_names_file_and_line(tmp_path, bad_line):
   path = _write(tmp_path, ["cat 1 2 3", bad_line])
   with pytest.raises(DataError, match=r"glove\.txt.*line 2"):
     vocab_lib.load_glove(path, vocab, dim=3, seed=0)
+
+
+# Id layout for pretrained vectors (load_pretrained).
+
+LAYOUT_WORDS = ["the", "cat", "emu", "dog", "yak", "owl"]
+LAYOUT_GLOVE = ["the 1 1", "cat 2 2", "dog 3 3", "owl 4 4"]
+
+
+def test_load_pretrained_lays_out_missing_words_before_frozen(tmp_path):
+  vocab = Vocabulary(LAYOUT_WORDS, ["a"], lowercase=True)
+  path = _write(tmp_path, LAYOUT_GLOVE)
+  laid_out, vectors = vocab_lib.load_pretrained(path, vocab, dim=2, seed=0)
+  # Specials, then the words GloVe lacks (emu, yak), then the found ones,
+  # each block in the original (count) order.
+  assert laid_out.words == [
+    "[PAD]",
+    "[UNK]",
+    "emu",
+    "yak",
+    "the",
+    "cat",
+    "dog",
+    "owl",
+  ]
+  assert laid_out.num_trainable_words == vectors.num_trainable == 4
+  assert laid_out.num_tuned_words == 0
+  assert laid_out.chars == vocab.chars
+  old, _ = vocab_lib.load_glove(path, vocab, dim=2, seed=0)
+  for word in LAYOUT_WORDS:
+    np.testing.assert_array_equal(
+      vectors.matrix[laid_out.word_id(word)], old[vocab.word_id(word)]
+    )
+  np.testing.assert_array_equal(vectors.matrix[0], [0, 0])
+  np.testing.assert_array_equal(
+    vectors.matrix[4:], [[1, 1], [2, 2], [3, 3], [4, 4]]
+  )
+
+
+def test_load_pretrained_tunes_top_question_words_first(tmp_path):
+  vocab = Vocabulary(LAYOUT_WORDS, ["a"], lowercase=True)
+  path = _write(tmp_path, LAYOUT_GLOVE)
+  questions = ["Owl or dog?", "The owl, the yak.", "owl dog zebra"]
+  laid_out, vectors = vocab_lib.load_pretrained(
+    path, vocab, dim=2, seed=0, questions=questions, tune_top_words=2
+  )
+  # owl (3 times), then "the" and dog (2 each; the tie goes to the earlier
+  # id, "the"): the two most frequent question words.
+  assert laid_out.words[2:4] == ["owl", "the"]
+  assert laid_out.num_tuned_words == 2
+  assert laid_out.words[4:6] == ["emu", "yak"]
+  assert laid_out.num_trainable_words == vectors.num_trainable == 6
+  assert laid_out.words[6:] == ["cat", "dog"]
+  np.testing.assert_array_equal(vectors.matrix[2], [4, 4])
+  with pytest.raises(ValueError, match="tune_top_words"):
+    vocab_lib.load_pretrained(path, vocab, dim=2, seed=0, tune_top_words=-1)
+
+
+def test_load_pretrained_layout_survives_save_and_load(tmp_path):
+  vocab = Vocabulary(LAYOUT_WORDS, ["a"], lowercase=True)
+  path = _write(tmp_path, LAYOUT_GLOVE)
+  laid_out, _ = vocab_lib.load_pretrained(
+    path, vocab, dim=2, seed=0, questions=["owl"], tune_top_words=5
+  )
+  assert laid_out.num_tuned_words == 1
+  out = tmp_path / "vocab"
+  laid_out.save(str(out))
+  again = Vocabulary.load(str(out))
+  assert again == laid_out
+  assert again.num_trainable_words == 5 and again.num_tuned_words == 1
+  assert Vocabulary.load(str(out)) != vocab
+
+
+def test_vocabulary_checks_the_layout():
+  with pytest.raises(ValueError, match="num_trainable_words"):
+    Vocabulary(["a", "b"], [], lowercase=True, num_trainable_words=5)
+  with pytest.raises(ValueError, match="num_tuned_words"):
+    Vocabulary(
+      ["a", "b"], [], lowercase=True, num_trainable_words=3, num_tuned_words=2
+    )
+  plain = Vocabulary(["a"], [], lowercase=True)
+  assert plain.num_trainable_words is None and plain.num_tuned_words == 0

@@ -7,7 +7,8 @@ question and passage:
   `passage_ids` int32 `[batch, passage_len]`,
 - `question_chars` int32 `[batch, question_len, max_word_len]`,
   `passage_chars` int32 `[batch, passage_len, max_word_len]`,
-- `passage_em` float32 `[batch, passage_len, 2]`,
+- `question_em` float32 `[batch, question_len, 2]`,
+  `passage_em` float32 `[batch, passage_len, 2]` (exact-match flags),
 - `question_len`, `passage_len`, `start`, `end` int32 `[batch]`,
 - with `with_metadata=True` also `id` string `[batch]` and
   `passage_char_starts`, `passage_char_ends` int32 `[batch, passage_len]`,

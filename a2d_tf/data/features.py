@@ -12,6 +12,7 @@ truncation to `max_question_len`/`max_passage_len`, `W` is
 | `passage_ids`         | int64        | Lp            | int32 `[Lp]`          |
 | `question_chars`      | int64        | Lq * W        | int32 `[Lq, W]`       |
 | `passage_chars`       | int64        | Lp * W        | int32 `[Lp, W]`       |
+| `question_em`         | float        | Lq * 2        | float32 `[Lq, 2]`     |
 | `passage_em`          | float        | Lp * 2        | float32 `[Lp, 2]`     |
 | `passage_char_starts` | int64        | Lp            | int32 `[Lp]`          |
 | `passage_char_ends`   | int64        | Lp            | int32 `[Lp]`          |
@@ -21,7 +22,10 @@ truncation to `max_question_len`/`max_passage_len`, `W` is
 `parse_example` also adds `question_len` and `passage_len` (int32 `[]`), the
 lengths the model builds its masks from. Character ids are 0-padded per token
 to `W`; `passage_em[i]` is `[exact match of passage token i with any
-question token, match after lowercasing both]`; `passage_char_starts/ends`
+question token, match after lowercasing both]` and `question_em[i]` its
+mirror, `[exact match of question token i with any passage token, match
+after lowercasing both]`, both over the truncated token lists;
+`passage_char_starts/ends`
 are code-point offsets of each passage token in the context (for mapping a
 predicted span back to text); `start`/`end` are the gold token positions of
 the first answer (0/0 when it is absent or cannot be mapped at evaluation).
@@ -66,6 +70,7 @@ FEATURE_SPEC = {
   "passage_ids": tf.io.RaggedFeature(tf.int64),
   "question_chars": tf.io.RaggedFeature(tf.int64),
   "passage_chars": tf.io.RaggedFeature(tf.int64),
+  "question_em": tf.io.RaggedFeature(tf.float32),
   "passage_em": tf.io.RaggedFeature(tf.float32),
   "passage_char_starts": tf.io.RaggedFeature(tf.int64),
   "passage_char_ends": tf.io.RaggedFeature(tf.int64),
@@ -149,6 +154,19 @@ def _float(values) -> tf.train.Feature:
   return tf.train.Feature(float_list=tf.train.FloatList(value=values))
 
 
+def exact_match_flags(
+  tokens: Sequence[Token], others: Sequence[Token]
+) -> list[float]:
+  """`[t in others, t.lower() in lowered others]` per token, flattened."""
+  texts = {t.text for t in others}
+  lowered = {t.text.lower() for t in others}
+  flags = []
+  for token in tokens:
+    flags.append(float(token.text in texts))
+    flags.append(float(token.text.lower() in lowered))
+  return flags
+
+
 def _example(
   record: Record,
   question_tokens: Sequence[Token],
@@ -157,12 +175,6 @@ def _example(
   vocab: Vocabulary,
   max_word_len: int,
 ) -> tf.train.Example:
-  question_texts = {t.text for t in question_tokens}
-  question_lower = {t.text.lower() for t in question_tokens}
-  em = []
-  for token in passage_tokens:
-    em.append(float(token.text in question_texts))
-    em.append(float(token.text.lower() in question_lower))
 
   def chars(tokens):
     return [i for t in tokens for i in vocab.char_ids(t.text, max_word_len)]
@@ -175,7 +187,8 @@ def _example(
     "passage_ids": _int64([vocab.word_id(t.text) for t in passage_tokens]),
     "question_chars": _int64(chars(question_tokens)),
     "passage_chars": _int64(chars(passage_tokens)),
-    "passage_em": _float(em),
+    "question_em": _float(exact_match_flags(question_tokens, passage_tokens)),
+    "passage_em": _float(exact_match_flags(passage_tokens, question_tokens)),
     "passage_char_starts": _int64([t.start for t in passage_tokens]),
     "passage_char_ends": _int64([t.end for t in passage_tokens]),
     "start": _int64([span[0]]),
@@ -267,7 +280,8 @@ def parse_example(
 
   Returns:
     The dict documented in this module's docstring (int32 ids and positions,
-    float32 `passage_em`, string `id`, `question_len`/`passage_len`), plus
+    float32 `question_em`/`passage_em`, string `id`,
+    `question_len`/`passage_len`), plus
     the decoded extra keys.
   """
   extra_spec = dict(extra_spec or {})
@@ -291,6 +305,12 @@ def parse_example(
       message="passage_chars size != passage_len * max_word_len; "
       "was the data written with another data.max_word_len?",
     ),
+    tf.debugging.assert_equal(
+      tf.size(raw["question_em"], out_type=tf.int32),
+      question_len * 2,
+      message="question_em size != question_len * 2; were these features "
+      "written before question_em existed? Run the transform step again.",
+    ),
   ]
   with tf.control_dependencies(checks):
     parsed = {
@@ -305,6 +325,7 @@ def parse_example(
         tf.cast(raw["passage_chars"], tf.int32),
         [passage_len, max_word_len],
       ),
+      "question_em": tf.reshape(raw["question_em"], [question_len, 2]),
       "passage_em": tf.reshape(raw["passage_em"], [passage_len, 2]),
       "question_len": question_len,
       "passage_len": passage_len,
@@ -452,8 +473,8 @@ class TextFeaturizer(tf.Module):
 
     Returns:
       The `make_dataset` dict with metadata (`id` excluded): ids, chars,
-      `passage_em`, lengths, `passage_char_starts`/`ends` int32 `[batch,
-      passage_len]`, and `start`/`end` set to 0.
+      `question_em`, `passage_em`, lengths, `passage_char_starts`/`ends`
+      int32 `[batch, passage_len]`, and `start`/`end` set to 0.
     """
     q_tokens, _, _ = tokenize_batch_tf(questions)
     p_tokens, p_starts, p_ends = tokenize_batch_tf(contexts)
@@ -469,24 +490,31 @@ class TextFeaturizer(tf.Module):
     q_mask = tf.sequence_mask(question_len, tf.shape(q_dense)[1])
     p_mask = tf.sequence_mask(passage_len, tf.shape(p_dense)[1])
 
-    def match(p, q):
-      same = tf.equal(p[:, :, None], q[:, None, :]) & q_mask[:, None, :]
-      return tf.reduce_any(same, axis=2) & p_mask
+    def match(a, a_mask, b, b_mask):
+      """Whether each valid token of `a` occurs among the valid `b`."""
+      same = tf.equal(a[:, :, None], b[:, None, :]) & b_mask[:, None, :]
+      return tf.reduce_any(same, axis=2) & a_mask
 
-    em = tf.stack(
-      [
-        match(p_dense, q_dense),
-        match(self._lower(p_dense), self._lower(q_dense)),
-      ],
-      axis=-1,
-    )
+    def flags(a, a_mask, b, b_mask):
+      return tf.cast(
+        tf.stack(
+          [
+            match(a, a_mask, b, b_mask),
+            match(self._lower(a), a_mask, self._lower(b), b_mask),
+          ],
+          axis=-1,
+        ),
+        tf.float32,
+      )
+
     batch = tf.shape(questions)[0]
     return {
       "question_ids": self._ids(q_tokens),
       "passage_ids": self._ids(p_tokens),
       "question_chars": self._chars(q_tokens),
       "passage_chars": self._chars(p_tokens),
-      "passage_em": tf.cast(em, tf.float32),
+      "question_em": flags(q_dense, q_mask, p_dense, p_mask),
+      "passage_em": flags(p_dense, p_mask, q_dense, q_mask),
       "question_len": question_len,
       "passage_len": passage_len,
       "passage_char_starts": tf.cast(p_starts.to_tensor(), tf.int32),

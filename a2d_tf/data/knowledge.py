@@ -10,8 +10,16 @@ every feature of the input record (`data.features`) unchanged, plus
   `hops x passage_len x question_len` block in row-major order.
 * `teacher_attention_hops`: int64, the number of hops T.
 * `confusing_start`, `confusing_end`: int64 token positions, -1 for none.
+* `teacher_spans`: int64, `2 K` values: each teacher's best span (start,
+  end) by the evaluation decoder at tau = 1, -1 for none.
+* `ensemble_span`: int64, 2 values: the ensemble's best span (the decoder
+  on the mean of the teachers' tau = 1 probabilities, as evaluation
+  answers), -1 for none.
 
-`KNOWLEDGE_SPEC` and `parse_knowledge` read it, `add_knowledge` writes one
+The two span keys are what `diagnostics.knowledge_diagnostics` scores
+against the gold answers (how much the knowledge says beyond the gold
+labels); the student does not read them. `KNOWLEDGE_SPEC` and
+`parse_knowledge` read the student's keys, `add_knowledge` writes one
 record, and `make_knowledge_dataset` yields the student's batches. The gold
 answers the confusing spans are scored against travel as a JSON-lines file
 (`write_gold_file`, `GOLD_FILE` beside the records).
@@ -132,6 +140,8 @@ def add_knowledge(
   end_probs: np.ndarray,
   attention: np.ndarray,
   confusing: tuple[int, int],
+  teacher_spans: np.ndarray | Sequence[tuple[int, int]] = (),
+  ensemble_span: tuple[int, int] = (-1, -1),
 ) -> tf.train.Example:
   """Returns a copy of `example` carrying one example's knowledge.
 
@@ -142,6 +152,8 @@ def add_knowledge(
     attention: `[hops, passage_len, question_len]` ensemble attention (valid
       block).
     confusing: `(start, end)` token span or `ensemble.NO_SPAN` (-1, -1).
+    teacher_spans: `[K, 2]` each teacher's best span (-1, -1 for none).
+    ensemble_span: The ensemble's best span.
 
   Returns:
     A new `tf.train.Example` in the format of `KNOWLEDGE_SPEC`.
@@ -167,6 +179,11 @@ def add_knowledge(
   feature["teacher_attention_hops"].int64_list.value.append(attention.shape[0])
   feature["confusing_start"].int64_list.value.append(int(confusing[0]))
   feature["confusing_end"].int64_list.value.append(int(confusing[1]))
+  spans = np.asarray(teacher_spans, dtype=np.int64).reshape(-1)
+  feature["teacher_spans"].int64_list.value.extend(int(v) for v in spans)
+  feature["ensemble_span"].int64_list.value.extend(
+    int(v) for v in ensemble_span
+  )
   return out
 
 

@@ -1,8 +1,11 @@
 """Where a run's examples come from: the embedded corpus, TFDS or JSON files.
 
-`load_splits` returns the record lists of one run: `train`, `dev` and any
-number of named extra evaluation sets (AddSent, AddOneSent, ...). The
-embedded synthetic corpus brings its own `adversarial` evaluation set.
+`load_splits` returns the record lists of one run: `train`, the
+`validation` split held out from it by article (`data.splits`; model
+selection only), `dev` and any number of named extra evaluation sets
+(AddSent, AddOneSent, ...). The embedded synthetic corpus brings its own
+`adversarial` evaluation set; for real SQuAD data one can be generated from
+dev (`data.addsent`, AddSent-style).
 
 Checking flags and files imports neither TensorFlow nor the readers, so a CLI
 rejects a bad argument at once, with one line.
@@ -18,6 +21,9 @@ from collections.abc import Mapping
 from a2d_tf.data.records import DataError, Record
 
 DATASETS = ("synthetic", "tfds", "json")
+# Split names a run makes itself (`adversarial`: the embedded corpus' or the
+# generated one).
+RESERVED_SPLITS = ("train", "validation", "dev", "adversarial")
 _EVAL_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
@@ -32,10 +38,10 @@ def parse_eval_files(values: list[str] | tuple[str, ...]) -> dict[str, str]:
     name, sep, path = value.partition("=")
     if not sep or not name or not path:
       raise ValueError(f"--eval_file expects NAME=PATH, got {value!r}.")
-    if not _EVAL_NAME.match(name) or name in ("train", "dev"):
+    if not _EVAL_NAME.match(name) or name in RESERVED_SPLITS:
       raise ValueError(
         f"--eval_file name {name!r} must use letters, digits, '.', '_' or "
-        "'-' and must not be 'train' or 'dev'."
+        f"'-' and must not be one of {', '.join(RESERVED_SPLITS)}."
       )
     if name in parsed:
       raise ValueError(f"--eval_file name {name!r} is given twice.")
@@ -90,6 +96,9 @@ def load_splits(
   tfds_data_dir: str | None = None,
   max_train_examples: int = 0,
   max_dev_examples: int = 0,
+  validation_fraction: float = 0.0,
+  split_seed: int = 0,
+  adversarial_questions: int = 0,
 ) -> dict[str, list[Record]]:
   """Loads the splits of one run.
 
@@ -106,15 +115,23 @@ def load_splits(
     tfds_data_dir: TFDS data directory for "tfds".
     max_train_examples: Keep only the first N training questions (0 = all).
     max_dev_examples: Keep only the first N dev questions (0 = all).
+    validation_fraction: Share of the (first `max_train_examples`) training
+      questions held out by article as `validation` (0: none).
+    split_seed: Seed of the validation split and the adversarial sample.
+    adversarial_questions: For "tfds" and "json": dev questions sampled for
+      a generated AddSent-style `adversarial` set (0: none). Ignored for
+      "synthetic", whose corpus has its own.
 
   Returns:
-    Split name -> records: `train`, `dev`, then one entry per eval set.
+    Split name -> records: `train`, `validation` (when held out), `dev`,
+    `adversarial` (synthetic, or generated), then one entry per eval set.
 
   Raises:
     ValueError: On an unknown dataset or missing files for "json".
     DataError: On unreadable or malformed data.
   """
-  from a2d_tf.data import squad, synthetic
+  from a2d_tf.data import addsent, squad, synthetic
+  from a2d_tf.data import splits as splits_lib
 
   eval_files = dict(eval_files or {})
   if dataset not in DATASETS:
@@ -142,6 +159,17 @@ def load_splits(
     splits["train"] = splits["train"][:max_train_examples]
   if max_dev_examples:
     splits["dev"] = splits["dev"][:max_dev_examples]
+  train, validation = splits_lib.split_validation(
+    splits["train"], validation_fraction, split_seed
+  )
+  held_out = {"train": train}
+  if validation:
+    held_out["validation"] = validation
+  splits = {**held_out, **{k: v for k, v in splits.items() if k != "train"}}
+  if dataset != "synthetic" and adversarial_questions:
+    splits["adversarial"] = addsent.make_adversarial(
+      splits["dev"], adversarial_questions, split_seed
+    )
   for name, path in eval_files.items():
     if name in splits:
       raise ValueError(f"Evaluation set {name!r} is already defined.")

@@ -6,13 +6,35 @@ always case-sensitive, one id per Unicode code point.
 
 On disk a vocabulary is a directory with `words.txt` and `chars.txt` (one
 entry per line, line number = id, specials included) and `vocab.json`
-(lowercase flag and sizes). Tokens never contain whitespace, so one entry
-per line is unambiguous.
+(lowercase flag, sizes and the word-id layout below). Tokens never contain
+whitespace, so one entry per line is unambiguous.
+
+Word-id layout. `build_vocabulary` orders words by descending training
+count. `load_pretrained` (GloVe) then re-lays the ids out so that every
+row that trains comes first and every frozen pretrained row after:
+
+| ids                                   | rows                                |
+|---------------------------------------|-------------------------------------|
+| 0, 1                                  | `[PAD]`, `[UNK]` (train)            |
+| 2 .. 2 + num_tuned_words - 1          | the `data.tune_top_words` most      |
+|                                       | frequent training-question words,   |
+|                                       | from their vectors (train)          |
+| .. num_trainable_words - 1            | words without a pretrained vector,  |
+|                                       | random N(0, 0.1^2) (train)          |
+| num_trainable_words .. num_words - 1  | words with a pretrained vector      |
+|                                       | (frozen)                            |
+
+Within each block words keep their count order. The reader's word
+embedding holds the first `num_trainable_words` rows in a trainable weight
+and the rest in a frozen one (`a2d_tf.layers.PartlyFrozenEmbedding`).
+Without pretrained vectors `num_trainable_words` is None: the count order
+is kept and every row trains.
 """
 
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 import os
 from collections.abc import Iterable, Sequence
@@ -61,10 +83,20 @@ class Vocabulary:
       round-trips).
     chars: Characters (single code points) in id order, same convention.
     lowercase: Whether `word_id` lowercases tokens before the lookup.
+    num_trainable_words: For a vocabulary laid out for pretrained vectors
+      (module docstring): ids below it train, the others are frozen
+      pretrained rows. None: no such layout, every row trains.
+    num_tuned_words: How many of the trainable ids, from id 2 on, are tuned
+      frequent question words.
   """
 
   def __init__(
-    self, words: Sequence[str], chars: Sequence[str], lowercase: bool
+    self,
+    words: Sequence[str],
+    chars: Sequence[str],
+    lowercase: bool,
+    num_trainable_words: int | None = None,
+    num_tuned_words: int = 0,
   ):
     self._words = _with_specials(words, "word")
     self._chars = _with_specials(chars, "char")
@@ -72,6 +104,21 @@ class Vocabulary:
       if len(char) != 1:
         raise ValueError(f"Char entry {char!r} is not one code point.")
     self.lowercase = bool(lowercase)
+    if num_trainable_words is not None and not (
+      len(_SPECIALS) <= num_trainable_words <= len(self._words)
+    ):
+      raise ValueError(
+        f"num_trainable_words must be in [{len(_SPECIALS)}, "
+        f"{len(self._words)}], received: {num_trainable_words}"
+      )
+    limit = (num_trainable_words or len(_SPECIALS)) - len(_SPECIALS)
+    if not 0 <= num_tuned_words <= limit:
+      raise ValueError(
+        f"num_tuned_words must be in [0, {limit}] (the trainable ids after "
+        f"the specials), received: {num_tuned_words}"
+      )
+    self.num_trainable_words = num_trainable_words
+    self.num_tuned_words = num_tuned_words
     self._word_ids = {w: i for i, w in enumerate(self._words)}
     self._char_ids = {c: i for i, c in enumerate(self._chars)}
 
@@ -115,12 +162,16 @@ class Vocabulary:
       and self._words == other._words
       and self._chars == other._chars
       and self.lowercase == other.lowercase
+      and self.num_trainable_words == other.num_trainable_words
+      and self.num_tuned_words == other.num_tuned_words
     )
 
   def __repr__(self) -> str:
     return (
       f"Vocabulary(num_words={self.num_words}, num_chars={self.num_chars}, "
-      f"lowercase={self.lowercase})"
+      f"lowercase={self.lowercase}, "
+      f"num_trainable_words={self.num_trainable_words}, "
+      f"num_tuned_words={self.num_tuned_words})"
     )
 
   def save(self, directory: str) -> None:
@@ -136,6 +187,9 @@ class Vocabulary:
       "pad": PAD,
       "unk": UNK,
     }
+    if self.num_trainable_words is not None:
+      meta["num_trainable_words"] = self.num_trainable_words
+      meta["num_tuned_words"] = self.num_tuned_words
     with tf.io.gfile.GFile(os.path.join(directory, META_FILE), "w") as f:
       f.write(json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
@@ -170,7 +224,16 @@ class Vocabulary:
           f"with {PAD} and {UNK})",
           path=os.path.join(directory, name),
         )
-    return cls(words, chars, lowercase=meta["lowercase"])
+    try:
+      return cls(
+        words,
+        chars,
+        lowercase=meta["lowercase"],
+        num_trainable_words=meta.get("num_trainable_words"),
+        num_tuned_words=meta.get("num_tuned_words", 0),
+      )
+    except ValueError as e:
+      raise DataError(str(e), path=meta_path) from None
 
 
 def _count_sorted(counter: collections.Counter, min_count: int) -> list[str]:
@@ -228,6 +291,91 @@ def _looks_like_float(text: str) -> bool:
   return True
 
 
+@dataclasses.dataclass(frozen=True)
+class WordVectors:
+  """Pretrained word vectors laid out for a reader's word embedding.
+
+  Attributes:
+    matrix: float32 `[num_words, dim]`, row i the vector of word id i.
+    num_trainable: Rows `[0, num_trainable)` keep training; the others are
+      frozen (the vocabulary's `num_trainable_words`).
+  """
+
+  matrix: np.ndarray
+  num_trainable: int
+
+
+def question_word_counts(
+  questions: Iterable[str], vocab: Vocabulary
+) -> collections.Counter:
+  """Counts of the vocabulary's (normalized) words over `questions`."""
+  counts = collections.Counter()
+  for tokens in tokenization.tokenize_many(list(questions)):
+    for token in tokens:
+      if vocab.has_word(token.text):
+        counts[vocab.normalize(token.text)] += 1
+  return counts
+
+
+def load_pretrained(
+  path: str,
+  vocab: Vocabulary,
+  dim: int,
+  seed: int,
+  questions: Iterable[str] = (),
+  tune_top_words: int = 0,
+) -> tuple[Vocabulary, WordVectors]:
+  """Reads GloVe vectors and lays the word ids out for partial training.
+
+  The returned vocabulary has the same words and characters as `vocab` in
+  the id layout of the module docstring: specials, then the
+  `tune_top_words` most frequent words of `questions` (ties in `vocab`
+  order), then the words the file lacks, then the words it has. The
+  matrix rows follow the new ids (`load_glove` fills them).
+
+  Args:
+    path: The GloVe file.
+    vocab: A vocabulary from `build_vocabulary`.
+    dim: Vector size.
+    seed: Seed of the random rows.
+    questions: Training questions, for the tuned words.
+    tune_top_words: N, how many frequent question words keep training.
+
+  Returns:
+    `(vocabulary, vectors)`; `vectors.num_trainable` equals the new
+    vocabulary's `num_trainable_words`.
+
+  Raises:
+    ValueError: If `tune_top_words` is negative.
+    DataError: As `load_glove`.
+  """
+  if tune_top_words < 0:
+    raise ValueError(
+      f"tune_top_words must be >= 0, received: tune_top_words={tune_top_words}"
+    )
+  matrix, found = _read_glove(path, vocab, dim, seed)
+  tuned_ids = []
+  if tune_top_words:
+    counts = question_word_counts(questions, vocab)
+    ranked = sorted(counts, key=lambda w: (-counts[w], vocab.word_id(w)))
+    tuned_ids = [vocab.word_id(w) for w in ranked[:tune_top_words]]
+  tuned = set(tuned_ids)
+  rest = [i for i in range(len(_SPECIALS), vocab.num_words) if i not in tuned]
+  missing = [i for i in rest if i not in found]
+  frozen = [i for i in rest if i in found]
+  order = [PAD_ID, UNK_ID, *tuned_ids, *missing, *frozen]
+  words = vocab.words
+  laid_out = Vocabulary(
+    [words[i] for i in order],
+    vocab.chars,
+    lowercase=vocab.lowercase,
+    num_trainable_words=len(_SPECIALS) + len(tuned_ids) + len(missing),
+    num_tuned_words=len(tuned_ids),
+  )
+  vectors = WordVectors(matrix[order], laid_out.num_trainable_words)
+  return laid_out, vectors
+
+
 def load_glove(
   path: str, vocab: Vocabulary, dim: int, seed: int
 ) -> tuple[np.ndarray, int]:
@@ -254,6 +402,14 @@ def load_glove(
     DataError: Naming the file and line number of a malformed line (too few
       or too many values, a value that is not a finite float, bad UTF-8).
   """
+  matrix, found = _read_glove(path, vocab, dim, seed)
+  return matrix, len(found)
+
+
+def _read_glove(
+  path: str, vocab: Vocabulary, dim: int, seed: int
+) -> tuple[np.ndarray, set[int]]:
+  """`load_glove`'s matrix and the set of word ids found in the file."""
   rng = np.random.default_rng(seed)
   matrix = rng.normal(0.0, 0.1, size=(vocab.num_words, dim)).astype(np.float32)
   matrix[PAD_ID] = 0.0
@@ -300,4 +456,4 @@ def load_glove(
       found.add(word_id)
       if word == key:
         exact.add(key)
-  return matrix, len(found)
+  return matrix, found

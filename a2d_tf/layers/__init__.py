@@ -5,12 +5,17 @@ from a2d_tf.layers.alignment import (
   IterativeAligner,
   SelfAlignment,
 )
-from a2d_tf.layers.embedding import CharEncoder, InputEmbedding
+from a2d_tf.layers.embedding import (
+  CharEncoder,
+  InputEmbedding,
+  PartlyFrozenEmbedding,
+)
 from a2d_tf.layers.fusion import SemanticFusionUnit
 from a2d_tf.layers.pointer import (
   BoundaryScorer,
   MemoryAnswerPointer,
   QuestionSummary,
+  RMRAnswerPointer,
 )
 from a2d_tf.layers.recurrent import BiLSTM
 
@@ -22,7 +27,9 @@ __all__ = [
   "InteractiveAlignment",
   "IterativeAligner",
   "MemoryAnswerPointer",
+  "PartlyFrozenEmbedding",
   "QuestionSummary",
+  "RMRAnswerPointer",
   "SelfAlignment",
   "SemanticFusionUnit",
 ]

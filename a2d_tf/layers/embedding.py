@@ -149,6 +149,88 @@ class CharEncoder(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="a2d")
+class PartlyFrozenEmbedding(keras.layers.Layer):
+  """A word embedding whose first rows train and whose other rows are frozen.
+
+  Ids `[0, num_trainable)` look up a trainable `[num_trainable, dim]`
+  block (`trainable_rows`); ids `[num_trainable, vocab_size)` look up a
+  frozen `[vocab_size - num_trainable, dim]` block (`frozen_rows`), a
+  non-trainable weight no optimizer sees, so pretrained vectors stay
+  exactly as loaded. `a2d_tf.data.vocab` lays a vocabulary out this way
+  (specials, tuned question words and words without a pretrained vector
+  first). Both blocks are weights, so `.keras` files keep them.
+
+  Args:
+    vocab_size: Number of ids.
+    dim: Embedding size.
+    num_trainable: Rows that train, `0 < num_trainable < vocab_size`.
+    **kwargs: Base layer arguments.
+
+  Call arguments:
+    ids: int `[...]`.
+
+  Returns:
+    `[..., dim]` in the compute dtype.
+  """
+
+  def __init__(self, vocab_size: int, dim: int, num_trainable: int, **kwargs):
+    super().__init__(**kwargs)
+    check_units("vocab_size", vocab_size)
+    check_units("dim", dim)
+    if not 0 < num_trainable < vocab_size:
+      raise ValueError(
+        "num_trainable must be in (0, vocab_size), received: "
+        f"num_trainable={num_trainable}, vocab_size={vocab_size}"
+      )
+    self.vocab_size = vocab_size
+    self.dim = dim
+    self.num_trainable = num_trainable
+
+  def build(self, input_shape=None):
+    self.trainable_rows = self.add_weight(
+      shape=(self.num_trainable, self.dim),
+      initializer="uniform",
+      name="trainable_rows",
+    )
+    self.frozen_rows = self.add_weight(
+      shape=(self.vocab_size - self.num_trainable, self.dim),
+      initializer="uniform",
+      trainable=False,
+      name="frozen_rows",
+    )
+    self.built = True
+
+  def call(self, ids):
+    ids = tf.cast(ids, tf.int32)
+    tuned = ids < self.num_trainable
+    from_trainable = tf.gather(
+      self.trainable_rows, tf.minimum(ids, self.num_trainable - 1)
+    )
+    from_frozen = tf.gather(
+      self.frozen_rows, tf.maximum(ids - self.num_trainable, 0)
+    )
+    vectors = tf.where(tuned[..., None], from_trainable, from_frozen)
+    return tf.cast(vectors, self.compute_dtype)
+
+  def assign_matrix(self, matrix) -> None:
+    """Sets all `[vocab_size, dim]` rows (e.g. pretrained vectors)."""
+    matrix = tf.convert_to_tensor(matrix, self.trainable_rows.dtype)
+    self.trainable_rows.assign(matrix[: self.num_trainable])
+    self.frozen_rows.assign(matrix[self.num_trainable :])
+
+  def compute_output_shape(self, input_shape):
+    return (*tuple(input_shape), self.dim)
+
+  def get_config(self):
+    return {
+      **super().get_config(),
+      "vocab_size": self.vocab_size,
+      "dim": self.dim,
+      "num_trainable": self.num_trainable,
+    }
+
+
+@keras.saving.register_keras_serializable(package="a2d")
 class InputEmbedding(keras.layers.Layer):
   """`[word embedding; character encoding; token features]` per token.
 
@@ -162,6 +244,10 @@ class InputEmbedding(keras.layers.Layer):
     num_features: Width of the per-token feature vector (exact match).
     trainable_words: Train the word embedding; False freezes it (used with a
       pretrained GloVe matrix assigned after building).
+    num_trainable_words: With `trainable_words=False`, the first this many
+      word ids still train (`PartlyFrozenEmbedding`: specials, tuned
+      question words, words without a pretrained vector); 0 freezes every
+      row. Must be 0 when `trainable_words` is True.
     dropout: Dropout rate inside the character encoder.
     variational: Variational dropout in the character encoder.
     use_cudnn: See `BiLSTM`.
@@ -191,6 +277,7 @@ class InputEmbedding(keras.layers.Layer):
     dropout: float = 0.0,
     variational: bool = True,
     use_cudnn: str | bool = "auto",
+    num_trainable_words: int = 0,
     **kwargs,
   ):
     super().__init__(**kwargs)
@@ -199,6 +286,15 @@ class InputEmbedding(keras.layers.Layer):
     if num_features < 0:
       raise ValueError(
         f"num_features must be >= 0, received: num_features={num_features}"
+      )
+    if num_trainable_words and (
+      trainable_words or not 0 < num_trainable_words < word_vocab_size
+    ):
+      raise ValueError(
+        "num_trainable_words needs trainable_words=False and a value in "
+        f"(0, word_vocab_size), received: num_trainable_words="
+        f"{num_trainable_words}, trainable_words={trainable_words}, "
+        f"word_vocab_size={word_vocab_size}"
       )
     self.word_vocab_size = word_vocab_size
     self.word_dim = word_dim
@@ -211,13 +307,23 @@ class InputEmbedding(keras.layers.Layer):
     self.dropout = dropout
     self.variational = variational
     self.use_cudnn = use_cudnn
-    self.word_embedding = keras.layers.Embedding(
-      word_vocab_size,
-      word_dim,
-      trainable=trainable_words,
-      dtype=self.dtype_policy,
-      name="word_embedding",
-    )
+    self.num_trainable_words = num_trainable_words
+    if num_trainable_words:
+      self.word_embedding = PartlyFrozenEmbedding(
+        word_vocab_size,
+        word_dim,
+        num_trainable_words,
+        dtype=self.dtype_policy,
+        name="word_embedding",
+      )
+    else:
+      self.word_embedding = keras.layers.Embedding(
+        word_vocab_size,
+        word_dim,
+        trainable=trainable_words,
+        dtype=self.dtype_policy,
+        name="word_embedding",
+      )
     self.char_encoding = CharEncoder(
       char_vocab_size,
       char_dim,
@@ -235,6 +341,13 @@ class InputEmbedding(keras.layers.Layer):
     self.word_embedding.build(None)
     self.char_encoding.build(char_ids_shape)
     self.built = True
+
+  def assign_word_vectors(self, matrix) -> None:
+    """Sets the `[word_vocab_size, word_dim]` word rows (e.g. GloVe)."""
+    if self.num_trainable_words:
+      self.word_embedding.assign_matrix(matrix)
+    else:
+      self.word_embedding.embeddings.assign(matrix)
 
   def call(self, word_ids, char_ids, features, token_mask, training=None):
     words = self.word_embedding(tf.cast(word_ids, tf.int32))
@@ -262,4 +375,5 @@ class InputEmbedding(keras.layers.Layer):
       "dropout": self.dropout,
       "variational": self.variational,
       "use_cudnn": self.use_cudnn,
+      "num_trainable_words": self.num_trainable_words,
     }

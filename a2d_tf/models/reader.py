@@ -1,19 +1,29 @@
 """The Reinforced Mnemonic Reader (Hu et al., IJCAI 2018) as a Keras model.
 
 Input: the flat batch dict of `a2d_tf.data.dataset.make_dataset`; the keys in
-`INPUT_KEYS` are read and any other key (`start`, `id`, `teacher_*`, ...) is
+`RMRReader.input_keys` (`INPUT_KEYS`, less `question_em` unless the reader
+uses it) are read and any other key (`start`, `id`, `teacher_*`, ...) is
 ignored by `call`. Masks come from `question_len` / `passage_len` only.
 
 Architecture: feature-rich embedding (word; character BiLSTM or CNN;
 exact-match flags) -> one shared contextual BiLSTM over question and passage
--> iterative aligner with re-attention (T hops) -> memory-based answer
-pointer (L hops).
+-> iterative aligner with re-attention (T hops) -> answer pointer: the IJCAI
+RMR pointer (`pointer="rmr"`: start, one SFU update, end) or the earlier
+Mnemonic Reader's memory-based pointer (`pointer="memory"`, L hops).
 
 Exact-match features: the passage uses `passage_em` `[batch, passage_len,
-2]`. The feature spec has none for the question, and the shared encoder needs
-one input width, so question tokens get two zero flags. The flag channels
-then mean "passage token occurs in the question"; a question token carries
-no such signal.
+2]` (the passage token occurs in the question, exact / lowercased). With
+`question_em=True` the question uses `question_em` `[batch, question_len,
+2]` (the question token occurs in the passage), as RMR does; with False the
+question tokens get two zero flags (the input is still accepted and
+ignored), so the flag channels carry a signal on the passage side only.
+Both sides share the two channels, as they share the encoder.
+
+Word embedding: trained from scratch without pretrained vectors; with them
+(`build_reader(embedding_matrix=...)`) the rows of words found in the file
+are frozen and the first `num_trainable_words` ids (specials, tuned
+question words, words without a vector; see `a2d_tf.data.vocab`) train in
+a separate block (`a2d_tf.layers.PartlyFrozenEmbedding`).
 
 Plain (teacher/baseline) training minimizes span cross-entropy on the gold
 `start` / `end` read from the same input dict (`compute_loss`, the reader's
@@ -31,11 +41,13 @@ import tensorflow as tf
 
 from a2d_tf import losses, masking
 from a2d_tf.config import ModelConfig
+from a2d_tf.data.vocab import WordVectors
 from a2d_tf.layers import (
   BiLSTM,
   InputEmbedding,
   IterativeAligner,
   MemoryAnswerPointer,
+  RMRAnswerPointer,
 )
 
 INPUT_KEYS = (
@@ -43,11 +55,30 @@ INPUT_KEYS = (
   "passage_ids",
   "question_chars",
   "passage_chars",
+  "question_em",
   "passage_em",
   "question_len",
   "passage_len",
 )
+# Float inputs; every other input is int32.
+FLOAT_KEYS = ("question_em", "passage_em")
 NUM_EM_FEATURES = 2
+POINTERS = ("memory", "rmr")
+# `count_params` blocks: name -> the reader's sub-layer path.
+PARAM_BLOCKS = (
+  ("word_embedding", ("embedding", "word_embedding")),
+  ("char_encoder", ("embedding", "char_encoding")),
+  ("encoder", ("encoder",)),
+  ("aligner", ("aligner",)),
+  ("pointer", ("pointer",)),
+)
+
+
+def input_keys(question_em: bool) -> tuple[str, ...]:
+  """The `INPUT_KEYS` a reader reads: `question_em` only when it uses it."""
+  if question_em:
+    return INPUT_KEYS
+  return tuple(key for key in INPUT_KEYS if key != "question_em")
 
 
 def input_shapes(max_word_len: int | None = None) -> dict[str, tuple]:
@@ -57,6 +88,7 @@ def input_shapes(max_word_len: int | None = None) -> dict[str, tuple]:
     "passage_ids": (None, None),
     "question_chars": (None, None, max_word_len),
     "passage_chars": (None, None, max_word_len),
+    "question_em": (None, None, NUM_EM_FEATURES),
     "passage_em": (None, None, NUM_EM_FEATURES),
     "question_len": (None,),
     "passage_len": (None,),
@@ -67,7 +99,7 @@ def input_specs(max_word_len: int | None = None) -> dict[str, tf.TensorSpec]:
   """`tf.TensorSpec`s of the model inputs, for one trace of every shape."""
   return {
     key: tf.TensorSpec(
-      shape, tf.float32 if key == "passage_em" else tf.int32, name=key
+      shape, tf.float32 if key in FLOAT_KEYS else tf.int32, name=key
     )
     for key, shape in input_shapes(max_word_len).items()
   }
@@ -91,7 +123,7 @@ class RMRReader(keras.Model):
     char_encoder: "bilstm" or "cnn".
     hidden: Units per direction of every BiLSTM.
     aligner_hops: T.
-    pointer_hops: L.
+    pointer_hops: L of the "memory" pointer.
     dropout: Dropout rate on the inputs of every LSTM and of the pointer.
     variational_dropout: One dropout mask per sequence instead of per step.
     max_answer_len: Longest span the decoder should return (kept for
@@ -102,6 +134,12 @@ class RMRReader(keras.Model):
       Mnemonic Reader aligner).
     use_cudnn: See `a2d_tf.layers.BiLSTM`; pass False to compile the model
       with XLA on a GPU.
+    pointer: "memory" (`MemoryAnswerPointer`, `pointer_hops` hops) or
+      "rmr" (`RMRAnswerPointer`).
+    question_em: Read `question_em` (False gives question tokens zero
+      flags).
+    num_trainable_words: With `trainable_words=False`, the first this many
+      word ids still train (see `InputEmbedding`).
     **kwargs: Base model arguments (`name`, `dtype` policy, ...).
 
   Call arguments:
@@ -132,9 +170,16 @@ class RMRReader(keras.Model):
     trainable_words: bool = True,
     reattention: bool = True,
     use_cudnn: str | bool = "auto",
+    pointer: str = "memory",
+    question_em: bool = False,
+    num_trainable_words: int = 0,
     **kwargs,
   ):
     super().__init__(**kwargs)
+    if pointer not in POINTERS:
+      raise ValueError(
+        f"pointer must be one of {POINTERS}, received: pointer={pointer!r}"
+      )
     self.word_vocab_size = word_vocab_size
     self.char_vocab_size = char_vocab_size
     self.word_dim = word_dim
@@ -150,6 +195,9 @@ class RMRReader(keras.Model):
     self.trainable_words = trainable_words
     self.reattention = reattention
     self.use_cudnn = use_cudnn
+    self.pointer_kind = pointer
+    self.question_em = bool(question_em)
+    self.num_trainable_words = num_trainable_words
     policy = self.dtype_policy
     self.embedding = InputEmbedding(
       word_vocab_size,
@@ -163,6 +211,7 @@ class RMRReader(keras.Model):
       dropout=dropout,
       variational=variational_dropout,
       use_cudnn=use_cudnn,
+      num_trainable_words=num_trainable_words,
       dtype=policy,
       name="embedding",
     )
@@ -184,16 +233,30 @@ class RMRReader(keras.Model):
       dtype=policy,
       name="aligner",
     )
-    self.pointer = MemoryAnswerPointer(
-      pointer_hops,
-      hidden,
-      dropout=dropout,
-      variational=variational_dropout,
-      dtype=policy,
-      name="pointer",
-    )
+    if pointer == "rmr":
+      self.pointer = RMRAnswerPointer(
+        hidden,
+        dropout=dropout,
+        variational=variational_dropout,
+        dtype=policy,
+        name="pointer",
+      )
+    else:
+      self.pointer = MemoryAnswerPointer(
+        pointer_hops,
+        hidden,
+        dropout=dropout,
+        variational=variational_dropout,
+        dtype=policy,
+        name="pointer",
+      )
     # The logged span CE (`train_step`), a mean over examples.
     self._loss_metric = keras.metrics.Mean(name="loss")
+
+  @property
+  def input_keys(self) -> tuple[str, ...]:
+    """The `INPUT_KEYS` this reader reads (`question_em` only if used)."""
+    return input_keys(self.question_em)
 
   def build(self, input_shape=None):
     """Creates every weight; the shapes do not depend on `input_shape`."""
@@ -217,10 +280,13 @@ class RMRReader(keras.Model):
       inputs["passage_len"], tf.shape(passage_ids)[1]
     )
     passage_em = inputs["passage_em"]
-    question_em = tf.zeros(
-      tf.concat([tf.shape(question_ids), [NUM_EM_FEATURES]], axis=0),
-      passage_em.dtype,
-    )
+    if self.question_em:
+      question_em = inputs["question_em"]
+    else:
+      question_em = tf.zeros(
+        tf.concat([tf.shape(question_ids), [NUM_EM_FEATURES]], axis=0),
+        passage_em.dtype,
+      )
     question = self.embedding(
       question_ids,
       inputs["question_chars"],
@@ -335,6 +401,9 @@ class RMRReader(keras.Model):
       "trainable_words": self.trainable_words,
       "reattention": self.reattention,
       "use_cudnn": self.use_cudnn,
+      "pointer": self.pointer_kind,
+      "question_em": self.question_em,
+      "num_trainable_words": self.num_trainable_words,
     }
 
 
@@ -374,7 +443,7 @@ def build_reader(
   model_config: ModelConfig,
   word_vocab_size: int,
   char_vocab_size: int,
-  embedding_matrix: np.ndarray | None = None,
+  embedding_matrix: np.ndarray | WordVectors | None = None,
   use_cudnn: str | bool = "auto",
   dtype: str | keras.DTypePolicy | None = None,
   name: str = "rmr_reader",
@@ -387,9 +456,11 @@ def build_reader(
       matrix is given.
     char_vocab_size: Character ids.
     embedding_matrix: Optional pretrained `[word_vocab_size, word_dim]` word
-      vectors (e.g. GloVe). When given, the word embedding is initialized
-      with it and frozen; otherwise it is randomly initialized and trained.
-      The matrix is assigned to the weight, never stored in the config.
+      vectors (e.g. GloVe): a `WordVectors` (as `a2d_tf.artifacts.load_vocab`
+      returns), whose first `num_trainable` rows keep training in their own
+      block while the others are frozen, or a plain array, every row
+      frozen. Without it the embedding is randomly initialized and trained.
+      The matrix is assigned to the weights, never stored in the config.
     use_cudnn: See `RMRReader`.
     dtype: Optional dtype policy, e.g. "mixed_bfloat16".
     name: Model name.
@@ -397,28 +468,39 @@ def build_reader(
   Returns:
     A built, uncompiled `RMRReader`.
   """
-  if embedding_matrix is not None:
+  matrix, num_trainable = None, 0
+  if isinstance(embedding_matrix, WordVectors):
+    matrix = embedding_matrix.matrix
+    num_trainable = embedding_matrix.num_trainable
+  elif embedding_matrix is not None:
+    matrix = embedding_matrix
+  if matrix is not None:
     expected = (word_vocab_size, model_config.word_dim)
-    if tuple(embedding_matrix.shape) != expected:
+    if tuple(matrix.shape) != expected:
       raise ValueError(
         f"embedding_matrix must have shape {expected} (word_vocab_size, "
-        f"word_dim), received: {tuple(embedding_matrix.shape)}"
+        f"word_dim), received: {tuple(matrix.shape)}"
       )
-  fields = dataclasses.asdict(model_config)
+    if not 0 <= num_trainable <= word_vocab_size:
+      raise ValueError(
+        f"WordVectors.num_trainable must be in [0, {word_vocab_size}], "
+        f"received: {num_trainable}"
+      )
+  # Every row trains when no word has a vector: one plain embedding.
+  trainable_words = matrix is None or num_trainable == word_vocab_size
   model = RMRReader(
     word_vocab_size,
     char_vocab_size,
-    trainable_words=embedding_matrix is None,
+    trainable_words=trainable_words,
+    num_trainable_words=0 if trainable_words else num_trainable,
     use_cudnn=use_cudnn,
     dtype=dtype,
     name=name,
-    **fields,
+    **dataclasses.asdict(model_config),
   )
   model.build(input_shapes())
-  if embedding_matrix is not None:
-    model.embedding.word_embedding.embeddings.assign(
-      np.asarray(embedding_matrix, np.float32)
-    )
+  if matrix is not None:
+    model.embedding.assign_word_vectors(np.asarray(matrix, np.float32))
   return model
 
 
@@ -427,7 +509,11 @@ def count_params(model: keras.Model) -> dict[str, int]:
 
   Returns:
     `trainable`, `non_trainable` and `total` scalars, plus
-    `trainable/<layer>` for each top-level layer (e.g. `trainable/aligner`).
+    `trainable/<layer>` for each top-level layer (e.g. `trainable/aligner`),
+    and for an `RMRReader` the trainable parameters per block of
+    `PARAM_BLOCKS` as `block/<name>` (`word_embedding`, `char_encoder`,
+    `encoder`, `aligner`, `pointer`), which sum to `trainable`, and
+    `block/frozen_words`, the frozen pretrained word rows.
   """
   counts = {
     "trainable": _size(model.trainable_weights),
@@ -436,6 +522,15 @@ def count_params(model: keras.Model) -> dict[str, int]:
   counts["total"] = counts["trainable"] + counts["non_trainable"]
   for layer in model.layers:
     counts[f"trainable/{layer.name}"] = _size(layer.trainable_weights)
+  if isinstance(model, RMRReader):
+    for block, path in PARAM_BLOCKS:
+      layer = model
+      for attr in path:
+        layer = getattr(layer, attr)
+      counts[f"block/{block}"] = _size(layer.trainable_weights)
+    counts["block/frozen_words"] = _size(
+      model.embedding.word_embedding.non_trainable_weights
+    )
   return counts
 
 

@@ -35,6 +35,7 @@ import tensorflow as tf
 
 from a2d_tf import losses
 from a2d_tf.config import DistillConfig, ExperimentConfig
+from a2d_tf.data.vocab import WordVectors
 from a2d_tf.models.reader import build_reader, mean_results
 
 PHASES = ("joint", "attention", "answer")
@@ -222,7 +223,7 @@ def build_student(
   config: ExperimentConfig,
   word_vocab_size: int,
   char_vocab_size: int,
-  embedding_matrix: np.ndarray | None = None,
+  embedding_matrix: np.ndarray | WordVectors | None = None,
   **reader_kwargs,
 ) -> A2DStudent:
   """A student whose reader is `build_reader(config.model, ...)`.
@@ -233,7 +234,8 @@ def build_student(
     config: The experiment config (its `model` and `distill` sections).
     word_vocab_size: Word ids.
     char_vocab_size: Character ids.
-    embedding_matrix: Optional pretrained word vectors, as for the teachers.
+    embedding_matrix: Optional pretrained word vectors, as for the teachers
+      (see `build_reader`).
     **reader_kwargs: Passed to `build_reader` (e.g. `dtype`, `use_cudnn`).
 
   Returns:
