@@ -302,7 +302,12 @@ def _random_batch(rng, p_len, q_len, lp, lq, word_len):
     return ids.astype(np.int32), chars.astype(np.int32), mask
 
   passage_ids, passage_chars, p_mask = tokens(p_len, lp)
-  question_ids, question_chars, _ = tokens(q_len, lq)
+  question_ids, question_chars, q_mask = tokens(q_len, lq)
+
+  def flags(mask):
+    values = rng.integers(0, 2, (*mask.shape, 2))
+    return np.where(mask[..., None], values, 0).astype(np.float32)
+
   start = rng.integers(0, p_len)
   end = np.minimum(start + rng.integers(0, 4, len(p_len)), p_len - 1)
   return {
@@ -310,9 +315,8 @@ def _random_batch(rng, p_len, q_len, lp, lq, word_len):
     "passage_ids": passage_ids,
     "question_chars": question_chars,
     "passage_chars": passage_chars,
-    "passage_em": np.where(
-      p_mask[..., None], rng.integers(0, 2, (*p_mask.shape, 2)), 0
-    ).astype(np.float32),
+    "question_em": flags(q_mask),
+    "passage_em": flags(p_mask),
     "question_len": q_len,
     "passage_len": p_len,
     "start": start.astype(np.int32),
