@@ -254,6 +254,7 @@ def make_knowledge_dataset(
   seed: int | None = None,
   with_metadata: bool = False,
   cache: bool = False,
+  epoch: tf.Variable | None = None,
 ) -> tf.data.Dataset:
   """Student input: model-input batches plus the knowledge keys.
 
@@ -267,6 +268,8 @@ def make_knowledge_dataset(
     with_metadata: Also yield `id`, `passage_char_starts/ends`.
     cache: Keep the parsed knowledge in memory after the first pass (see
       `dataset.make_dataset`; about 4 KB per example at the small preset).
+    epoch: Optional `dataset.epoch_variable()` the training order reads its
+      epoch from (see `dataset.make_dataset`).
 
   Returns:
     A dataset of flat dicts: the `dataset.make_dataset` keys plus
@@ -284,4 +287,5 @@ def make_knowledge_dataset(
     extra_spec=KNOWLEDGE_SPEC,
     extra_parse=parse_knowledge,
     cache=cache,
+    epoch=epoch,
   )
