@@ -76,3 +76,13 @@ def test_released_lock_is_empty_and_taken_without_a_warning(tmp_path):
     pass
   assert warnings == []
   assert path == os.path.join(str(tmp_path), lock_lib.LOCK_FILE)
+
+
+def test_acquired_lock_used_as_context_is_kept_then_released(tmp_path):
+  taken = lock_lib.RunLock(str(tmp_path)).acquire()
+  with taken as held:
+    assert held is taken
+    with pytest.raises(lock_lib.RunLockedError):
+      lock_lib.RunLock(str(tmp_path)).acquire()
+  assert os.path.getsize(taken.path) == 0
+  lock_lib.RunLock(str(tmp_path)).acquire().release()

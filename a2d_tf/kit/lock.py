@@ -95,7 +95,9 @@ class RunLock:
     self._fd = None
 
   def __enter__(self) -> RunLock:
-    return self.acquire()
+    # A lock taken by `acquire()` is kept, not taken again: a second
+    # `flock` from this process on another descriptor would be refused.
+    return self if self._fd is not None else self.acquire()
 
   def __exit__(self, *exc_info) -> None:
     self.release()
