@@ -15,7 +15,11 @@ from a2d_tf.kit import digest
 
 def _model(seed):
   keras.utils.set_random_seed(seed)
-  model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+  # Named: two runs are two processes, where Keras' automatic names agree.
+  model = keras.Sequential(
+    [keras.Input((3,), name="x"), keras.layers.Dense(2, name="dense")],
+    name="model",
+  )
   model(np.zeros((1, 3)))
   return model
 
