@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import zlib
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
@@ -76,6 +77,7 @@ class _Element(NamedTuple):
   passage_len: int
   serialized: bytes
   gold: knowledge_lib.GoldAnswers
+  record_id: str
 
 
 def _key_by_id(serialized: bytes) -> tuple[str, bytes]:
@@ -100,14 +102,14 @@ def _join_gold(
   for serialized in groups["features"]:
     example = tf.train.Example.FromString(serialized)
     passage_len = len(example.features.feature["passage_ids"].int64_list.value)
-    yield _Element(passage_len, serialized, gold)
+    yield _Element(passage_len, serialized, gold, record_id)
 
 
 class ComputeKnowledgeFn(beam.DoFn):
   """Runs the teachers on a batch and emits knowledge records.
 
-  The teachers are loaded once per worker in `setup`. The output is the
-  serialized knowledge record; per record the Beam counters of
+  The teachers are loaded once per worker in `setup`. The output is
+  `(record id, serialized knowledge record)`; per record the Beam counters of
   `METRICS_NAMESPACE` (`COUNTERS`) count the examples, those with a
   confusing span, and the bytes of the record and of what the knowledge
   adds to it (before compression).
@@ -234,7 +236,53 @@ class ComputeKnowledgeFn(beam.DoFn):
       self._counters["knowledge_bytes"].inc(
         len(serialized) - len(element.serialized)
       )
-      yield serialized
+      yield element.record_id, serialized
+
+
+def shard_index(record_id: str, num_shards: int) -> int:
+  """The shard a record goes to: a stable hash of its id (CRC-32)."""
+  return zlib.crc32(record_id.encode("utf-8")) % num_shards
+
+
+class WriteShardFn(beam.DoFn):
+  """Writes one shard's records, sorted by record id, as a GZIP TFRecord.
+
+  Input: `(shard index, [(record id, serialized record), ...])`. The file
+  is written beside its final name and renamed into place, so a retried
+  bundle rewrites it whole; which records a shard holds and their order
+  depend on the records alone, never on how the runner bundled or ordered
+  them, so a re-run writes the same bytes. A shard's records are held in
+  memory while sorted (raise `data.num_shards` for a split too large).
+
+  Args:
+    out_dir: Directory of the shards.
+    num_shards: Shards in all (in the file names).
+  """
+
+  def __init__(self, out_dir: str, num_shards: int):
+    super().__init__()
+    self._out_dir = out_dir
+    self._num_shards = int(num_shards)
+
+  def process(self, shard: tuple[int, Iterable[tuple[str, bytes]]]):
+    index, records = shard
+    path = shard_path(self._out_dir, index, self._num_shards)
+    partial = f"{path}.partial"
+    options = tf.io.TFRecordOptions(compression_type="GZIP")
+    with tf.io.TFRecordWriter(partial, options) as writer:
+      for _, serialized in sorted(records):
+        writer.write(serialized)
+    tf.io.gfile.rename(partial, path, overwrite=True)
+    yield path
+
+
+def shard_path(out_dir: str, index: int, num_shards: int) -> str:
+  """`<out_dir>/knowledge-<index>-of-<num_shards>.tfrecord.gz`."""
+  return os.path.join(
+    out_dir,
+    f"{knowledge_lib.RECORD_PREFIX}-{index:05d}-of-{num_shards:05d}"
+    f"{knowledge_lib.RECORD_SUFFIX}",
+  )
 
 
 LOCAL_RUNNER = "--runner=FnApiRunner"
@@ -268,8 +316,11 @@ def materialize_knowledge(
   record id -> batch by passage length (`data.bucket_boundaries`) ->
   `ComputeKnowledgeFn` (teachers loaded once per worker) -> sharded GZIP
   TFRecords `<out_dir>/knowledge-?????-of-?????.tfrecord.gz`
-  (`data.num_shards` shards), plus `<out_dir>/stats.json` from the Beam
-  counters and the files' sizes.
+  (`data.num_shards` shards; a record's shard is a hash of its id and each
+  shard is sorted by id, `WriteShardFn`, so the files are the same bytes
+  on every run and runner), plus `<out_dir>/stats.json` from the Beam
+  counters and the files' sizes. Nothing else is left in `out_dir` (no
+  sink temp folders): the shards are written by the pipeline itself.
 
   Args:
     feature_pattern: Glob of the feature TFRecords (GZIP).
@@ -299,6 +350,7 @@ def materialize_knowledge(
       line of the gold file is malformed (names the file).
   """
   batch_size = batch_size or config.train.batch_size
+  num_shards = config.data.num_shards
   tf.io.gfile.makedirs(out_dir)
   compute = ComputeKnowledgeFn(
     teacher_paths,
@@ -344,16 +396,20 @@ def materialize_knowledge(
       bucket_boundaries=list(config.data.bucket_boundaries) or None,
     )
     | "Teachers" >> beam.ParDo(compute)
-    | "Write"
-    >> beam.io.WriteToTFRecord(
-      os.path.join(out_dir, knowledge_lib.RECORD_PREFIX),
-      file_name_suffix=knowledge_lib.RECORD_SUFFIX,
-      num_shards=config.data.num_shards,
-      compression_type=CompressionTypes.GZIP,
-    )
+    | "Shard"
+    >> beam.Map(lambda kv, n: (shard_index(kv[0], n), kv), n=num_shards)
+    | "GroupShards" >> beam.GroupByKey()
+    | "Write" >> beam.ParDo(WriteShardFn(out_dir, num_shards))
   )
   result = pipeline.run()
   result.wait_until_finish()
+  for index in range(num_shards):
+    # A shard no record hashed to is written empty, as a sink would.
+    path = shard_path(out_dir, index, num_shards)
+    if not tf.io.gfile.exists(path):
+      options = tf.io.TFRecordOptions(compression_type="GZIP")
+      with tf.io.TFRecordWriter(path, options):
+        pass
   totals = counter_totals(result)
   count, with_confusing = totals["examples"], totals["with_confusing"]
   files = tf.io.gfile.glob(knowledge_lib.knowledge_pattern(out_dir))

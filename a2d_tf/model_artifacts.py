@@ -52,6 +52,8 @@ def train_model(
   tensorboard_dir: str = "",
   validation_dataset=None,
   name: str | None = None,
+  train_epoch=None,
+  config_record: dict | None = None,
 ) -> None:
   """What a train step does around `training.train`, teacher or student.
 
@@ -72,6 +74,10 @@ def train_model(
     tensorboard_dir: TensorBoard run ("" keeps it inside `model`).
     validation_dataset: Optional validation batches for the `val_*` terms.
     name: Reader name under `CE`.
+    train_epoch: The `epoch_variable()` `train_dataset` reads its epoch
+      from (`training.train`), so a resumed run reads each epoch's order.
+    config_record: The config sections the step received, recorded in the
+      model's `config.json` (default: all of `config`).
   """
   vocabulary, matrix = artifacts.load_vocab(vocab)
   training.train(
@@ -87,6 +93,8 @@ def train_model(
     embedding_matrix=matrix,
     tensorboard_dir=tensorboard_dir or None,
     name=name,
+    train_epoch=train_epoch,
+    config_record=config_record,
   )
   finish_model(model, seed)
 

@@ -21,12 +21,22 @@ Keras refuses XLA while op determinism is on (it would warn and train with
 `jit_compile=False`), so `config.validate` rejects `deterministic=true` with
 `jit_compile=true`; the seeds always apply.
 
-Resume: Keras' `BackupAndRestore` with `double_checkpoint=True` keeps the
-last two epochs' state under `backup/`; a run killed while a backup is
-written resumes from the one before (see `BackupAndRestore` below for the
-remaining window). A resumed run continues from the last finished epoch;
-its data order after the resume depends on the input pipeline's own
-seeding.
+Resume is exact: a run killed at any point (`kill -9`) and started again
+with the same arguments ends with the same weights, bit for bit, as a run
+that was never killed (tested on CPU with op determinism, for `CE` and
+`A2D`). What makes it so:
+
+- `BackupAndRestore` (below) commits after every epoch, by one atomic
+  rename, the model and optimizer variables (Adam's moments and step) and
+  the layers' `SeedGenerator` states (dropout), after `BestEpoch` has
+  written its record and weights; a kill before the commit re-runs that
+  epoch from the previous one, and re-running it rewrites the same files.
+- The input order of epoch k is a function of (seed, k)
+  (`data.dataset.make_dataset(epoch=...)`, with `train_epoch`), never of
+  how many epochs this process has run or what it ran before.
+- The learning-rate schedule and the student's stage-wise phase are
+  functions of the epoch number, which `fit` resumes at.
+- The backup is removed only after `model.keras` is written.
 
 Execution (`config.runtime`, outside every cache key): `runtime.distribution`
 selects the `tf.distribute` strategy (`make_strategy`; `train.batch_size` is
@@ -539,43 +549,157 @@ class BestEpoch(keras.callbacks.Callback):
     }
 
 
-class BackupAndRestore(keras.callbacks.BackupAndRestore):
-  """Keras' `BackupAndRestore` with two backups and a fresh start.
+class BackupAndRestore(keras.callbacks.Callback):
+  """Backs up the whole training state after every epoch; resumes exactly.
 
-  `double_checkpoint=True`: before each epoch's backup Keras copies the
-  previous one aside, and a re-run that cannot read the latest weights
-  (a kill while they were written) restores the copy, one epoch earlier.
-  Keras has no copy to fall back to when the very first backup was cut
-  short, and would then fail on every re-run; this callback discards that
-  unreadable backup and starts from epoch 0 (a warning says so).
+  What Keras' `BackupAndRestore` does, with what exact resume also needs.
+  Keras writes the weights and then the epoch record as two files, so a
+  kill between them leaves weights one epoch ahead of the record (the
+  re-run trains that epoch twice), and a kill inside the record's write
+  leaves a file no re-run can read; and `save_weights` leaves out the
+  layers' `SeedGenerator` states (dropout), so a resumed run would draw
+  epoch 0's dropout masks again. Here each backup is new files, committed
+  by one atomic rename:
 
-  Keras writes the epoch record after the weights: a kill between the two
-  leaves weights one epoch ahead of the record, and the re-run repeats that
-  epoch on them (one extra epoch of training). Not covered: a kill in the
-  instant Keras rewrites the few-byte epoch record itself, which can leave
-  it empty; delete `backup/` to start that step over.
+  1. `state-<epoch>.weights.h5`: the model and optimizer variables
+     (`save_weights`; Adam's moments and step count included), and
+     `state-<epoch>.rng.npz`: every variable of `model.variables` that is
+     not a weight (the `SeedGenerator` states), in model order.
+  2. `training_metadata.json` (written beside and renamed over the old
+     one): the epoch to resume at, the two files' names and whether
+     training was stopped early (then a re-run trains no more). This rename
+     is the commit: a kill anywhere before it leaves the previous backup
+     in force, a kill after it the new one.
+  3. The files of older backups are removed.
+
+  At the start of training the committed backup, if any, is restored and
+  `fit` continues at its epoch; files of an uncommitted backup are removed.
+  The backup is not removed at the end of training: `train` removes it once
+  the final model is saved, so a kill while that file is written resumes
+  with nothing left to train.
+
+  Put this callback after every callback that writes state at an epoch's
+  end (`BestEpoch`): the commit then covers that epoch completely, and a
+  kill before the commit re-runs an epoch whose effects are idempotent.
 
   Args:
     backup_dir: Directory of the backup state; `train` uses
-      `<out_dir>/backup`, deleted after a clean finish.
+      `<out_dir>/backup`.
   """
 
+  RECORD = "training_metadata.json"
+
   def __init__(self, backup_dir: str):
-    super().__init__(backup_dir, double_checkpoint=True)
+    super().__init__()
+    if not backup_dir:
+      raise ValueError("BackupAndRestore needs a backup_dir.")
+    self.backup_dir = backup_dir
+
+  @property
+  def record_path(self) -> str:
+    return os.path.join(self.backup_dir, self.RECORD)
+
+  def _random_state(self) -> list[keras.Variable]:
+    weights = {id(w) for w in self.model.weights}
+    return [v for v in self.model.variables if id(v) not in weights]
+
+  def read_record(self) -> dict[str, Any] | None:
+    """The committed backup's record, or None when there is none."""
+    if not os.path.exists(self.record_path):
+      return None
+    with open(self.record_path, encoding="utf-8") as f:
+      return json.load(f)
 
   def on_train_begin(self, logs=None):
-    try:
-      super().on_train_begin(logs)
-    except OSError as e:
-      if tf.io.gfile.glob(os.path.join(self.backup_dir, "*.bkp")):
-        raise  # Both backups unreadable: not a cut-short first write.
-      logging.warning(
-        "The first backup under %s is unreadable (%s): a run killed while "
-        "writing it; training starts over.",
-        self.backup_dir,
-        e,
+    record = self.read_record()
+    self._remove_uncommitted(record)
+    if record is None:
+      return
+    if self.model.optimizer is not None and not self.model.optimizer.built:
+      # Optimizer variables must exist before they are loaded.
+      self.model.optimizer.build(self.model.trainable_variables)
+    self.model.load_weights(os.path.join(self.backup_dir, record["weights"]))
+    with np.load(os.path.join(self.backup_dir, record["random_state"])) as z:
+      values = [z[f"v{i}"] for i in range(len(z.files))]
+    state = self._random_state()
+    if len(values) != len(state):
+      raise ValueError(
+        f"The backup in {self.backup_dir} holds {len(values)} random-state "
+        f"variables, the model has {len(state)}: it was written by another "
+        "model; delete the directory to start over."
       )
-      shutil.rmtree(self.backup_dir)
+    for variable, value in zip(state, values, strict=True):
+      variable.assign(value)
+    epoch = record["epoch"]
+    if record.get("stopped"):
+      # Stopped early (`BestEpoch`'s patience): nothing is left to train.
+      epoch = max(epoch, self.params.get("epochs", epoch))
+    self.model._initial_epoch = epoch  # as Keras' callback does
+    logging.info(
+      "Resuming from the backup of epoch %d in %s.",
+      record["epoch"],
+      self.backup_dir,
+    )
+
+  def on_epoch_end(self, epoch, logs=None):
+    os.makedirs(self.backup_dir, exist_ok=True)
+    stem = f"state-{epoch + 1}"
+    weights, rng = f"{stem}.weights.h5", f"{stem}.rng.npz"
+    self.model.save_weights(
+      os.path.join(self.backup_dir, weights), overwrite=True
+    )
+    with open(os.path.join(self.backup_dir, rng), "wb") as f:
+      np.savez(
+        f,
+        **{
+          f"v{i}": keras.ops.convert_to_numpy(v)
+          for i, v in enumerate(self._random_state())
+        },
+      )
+    record = {
+      "epoch": epoch + 1,
+      "weights": weights,
+      "random_state": rng,
+      "stopped": bool(self.model.stop_training),
+    }
+    partial = self.record_path + ".partial"
+    with open(partial, "w", encoding="utf-8") as f:
+      json.dump(record, f)
+    os.replace(partial, self.record_path)
+    self._remove_uncommitted(record)
+
+  def _remove_uncommitted(self, record: dict[str, Any] | None) -> None:
+    if not os.path.isdir(self.backup_dir):
+      return
+    keep = {self.RECORD}
+    if record is not None:
+      keep.update((record["weights"], record["random_state"]))
+    for name in os.listdir(self.backup_dir):
+      if name not in keep:
+        path = os.path.join(self.backup_dir, name)
+        if os.path.isdir(path):
+          shutil.rmtree(path)
+        else:
+          os.remove(path)
+
+
+class EpochOrder(keras.callbacks.Callback):
+  """Sets the input's epoch variable when each epoch starts.
+
+  With `data.dataset.make_dataset(epoch=variable)` each epoch's input order
+  is a function of the seed and this epoch number, so a run resumed at
+  epoch k reads epoch k's order, as the uninterrupted run did.
+
+  Args:
+    variable: The `data.dataset.epoch_variable()` the input reads.
+  """
+
+  def __init__(self, variable: tf.Variable):
+    super().__init__()
+    self.variable = variable
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self.variable.assign(epoch)
 
 
 def _prepare(
@@ -583,6 +707,7 @@ def _prepare(
   out_dir: str,
   seed: int,
   deterministic: bool | None,
+  config_record: Mapping[str, Any] | None,
 ) -> None:
   """Seeds everything, turns on op determinism, writes `config.json`.
 
@@ -603,11 +728,12 @@ def _prepare(
     resolved.steps_per_execution,
   )
   os.makedirs(out_dir, exist_ok=True)
+  record = config.to_dict() if config_record is None else dict(config_record)
   with open(os.path.join(out_dir, CONFIG_FILE), "w") as f:
     json.dump(
       {
         "seed": seed,
-        "config": config.to_dict(),
+        "config": record,
         "resolved_runtime": dataclasses.asdict(resolved),
       },
       f,
@@ -633,20 +759,23 @@ def _callbacks(
   validation_eval_fn: DevEvalFn | None,
   tensorboard_dir: str,
   callbacks: Sequence[keras.callbacks.Callback],
+  train_epoch: tf.Variable | None,
 ) -> list[keras.callbacks.Callback]:
-  """Resume, learning-rate decay, validation, best epoch, TensorBoard, rest.
+  """Input order, learning-rate decay, validation, best epoch, TensorBoard,
+  the student's phase, resume, then the caller's.
 
   With `validation_eval_fn`, `EpochEvaluation` scores the validation split
   after every epoch and `BestEpoch` (after it, so it reads its scalars)
   keeps the best epoch's weights by validation F1 and stops early after
-  `train.early_stopping_patience` epochs without a gain.
+  `train.early_stopping_patience` epochs without a gain. The backup comes
+  after them: its commit at an epoch's end covers what they wrote.
 
   TensorBoard: Keras' callback writes the epoch scalars, `StepScalars` the
   step scalars every `runtime.log_every_steps` steps.
   """
-  chosen: list[keras.callbacks.Callback] = [
-    BackupAndRestore(os.path.join(out_dir, BACKUP_DIR))
-  ]
+  chosen: list[keras.callbacks.Callback] = []
+  if train_epoch is not None:
+    chosen.append(EpochOrder(train_epoch))
   if config.train.lr_decay != 1.0:
     rate, decay = config.train.learning_rate, config.train.lr_decay
     chosen.append(
@@ -665,6 +794,7 @@ def _callbacks(
   chosen.append(StepScalars(tensorboard_dir, config.runtime.log_every_steps))
   if objective == A2D:
     chosen.extend(student_lib.student_callbacks(config.distill))
+  chosen.append(BackupAndRestore(os.path.join(out_dir, BACKUP_DIR)))
   chosen.extend(callbacks)
   return chosen
 
@@ -686,12 +816,16 @@ def train(
   callbacks: Sequence[keras.callbacks.Callback] = (),
   name: str | None = None,
   deterministic: bool | None = None,
+  train_epoch: tf.Variable | None = None,
+  config_record: Mapping[str, Any] | None = None,
 ) -> RMRReader:
   """Trains a reader (`CE`) or the A2D student (`A2D`); saves the reader.
 
-  Writes under `out_dir`: `config.json` (the resolved config and seed),
-  `backup/` (BackupAndRestore state while the run is unfinished: rerunning
-  the same call after a kill resumes from the last finished epoch),
+  Writes under `out_dir`: `config.json` (the seed and the resolved config,
+  or `config_record`), `backup/` (`BackupAndRestore` state while the run is
+  unfinished: rerunning the same call after a kill resumes from the last
+  finished epoch and ends with the same weights, bit for bit, as a run
+  that was never killed; see the module docstring),
   `tensorboard/` (train loss per step, epoch scalars, `validation/*`
   scalars), `best/` (with `validation_eval_fn`: the best epoch's weights
   and `best.json`, its epoch and validation F1, see `BestEpoch`) and
@@ -734,6 +868,13 @@ def train(
     deterministic: Enable TF op determinism, overriding
       `runtime.deterministic` (see `resolve_runtime` and the module
       docstring); None follows the runtime.
+    train_epoch: The `data.dataset.epoch_variable()` that `train_dataset`
+      was made with (`make_dataset(epoch=...)`): set at every epoch's
+      start, so a resumed run reads each epoch's own order. Without it a
+      shuffled input's passes count themselves, and a resumed run reads
+      epoch 0's order again.
+    config_record: What `config.json` records as the config (default:
+      all of `config`); the train steps record the sections they received.
 
   Returns:
     The trained reader (the best epoch's weights with a validation split,
@@ -752,7 +893,7 @@ def train(
   if objective == A2D and config.distill.stagewise:
     epochs += config.distill.warmup_epochs
   tensorboard_dir = tensorboard_dir or os.path.join(out_dir, TENSORBOARD_DIR)
-  _prepare(config, out_dir, seed, deterministic)
+  _prepare(config, out_dir, seed, deterministic, config_record)
   strategy = make_strategy(config.runtime.distribution)
   logging.info(
     "global batch %d, %d per replica",
@@ -786,10 +927,14 @@ def train(
         validation_eval_fn,
         tensorboard_dir,
         callbacks,
+        train_epoch,
       ),
       shuffle=False,  # the input pipeline shuffles
       verbose=progress_verbosity(),
     )
   reader = model.reader if objective == A2D else model
   reader.save(os.path.join(out_dir, FINAL_MODEL))
+  # Only now: a kill while the model was written resumes from the backup
+  # with nothing left to train.
+  shutil.rmtree(os.path.join(out_dir, BACKUP_DIR), ignore_errors=True)
   return reader

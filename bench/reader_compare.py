@@ -238,12 +238,14 @@ def _compare(out_dir: str, seeds: list[int], variants: dict) -> None:
   for name, config in configs.items():
     runs = []
     for seed in seeds:
+      epoch = dataset_lib.epoch_variable()
       train_dataset = dataset_lib.make_dataset(
         features.file_pattern(feature_dir, "train"),
         data,
         config.train.batch_size,
         training=True,
         seed=seed,
+        epoch=epoch,
       )
       run_began = time.monotonic()
       reader = training.train(
@@ -261,6 +263,7 @@ def _compare(out_dir: str, seeds: list[int], variants: dict) -> None:
         seed=seed,
         embedding_matrix=vectors,
         name=f"reader_{name.replace('+', '_')}_{seed}",
+        train_epoch=epoch,
       )
       train_s = time.monotonic() - run_began
       scores = inference.make_dev_eval_fn(

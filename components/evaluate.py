@@ -40,6 +40,10 @@ def evaluate(
   was selected. Prediction files: `teacher_<k>`, `single` (teacher 0, the
   single model of per-question analyses), `ensemble`, `student`.
 
+  `report.json`'s `config` holds exactly the config sections this step
+  receives (`config_sections`: data, model, train, teacher, distill), not
+  the whole run's config, which the runners write beside the report.
+
   `timing_repeats` passes over dev time a single teacher, the ensemble and
   the student (the speedup); 0 skips the timing (the ablation's extra
   variants, whose student has the same architecture as the full one's).
@@ -141,9 +145,12 @@ def evaluate(
       "student": reader_lib.count_params(student_model)["trainable"],
     },
     "inference": timing,
-    # What the scores were computed with; how the runs executed (the
-    # runtime section) is in no cache key, so a cached report cannot say.
-    "config": {k: v for k, v in cfg.to_dict().items() if k != "runtime"},
+    # Exactly the config sections this step received (its cache key), no
+    # class defaults for the rest: the run's whole resolved config is the
+    # output folder's config.json. How the runs executed (the runtime
+    # section) is in no cache key, so a cached report cannot say.
+    "config_sections": sorted(config),
+    "config": config,
   }
   with open(evaluation.path("report.json"), "w", encoding="utf-8") as f:
     json.dump(result, f, indent=2, sort_keys=True)

@@ -2,6 +2,7 @@
 
 from a2d_tf import kit, model_artifacts, training
 from a2d_tf.config import ExperimentConfig
+from a2d_tf.data import dataset as dataset_lib
 from a2d_tf.data import knowledge as knowledge_lib
 
 
@@ -15,6 +16,7 @@ from a2d_tf.data import knowledge as knowledge_lib
   },
   outputs={"model": "Model"},
   runtime_params=("runtime", "tensorboard_dir"),
+  resumable=True,
 )
 def train_student(
   examples: kit.Artifact,
@@ -36,7 +38,9 @@ def train_student(
   no validation split) as `val_*`. Trains `distill.epochs` epochs when set.
   Resumes after a kill as `train_teacher` does.
   """
-  cfg = ExperimentConfig.from_dict({**config, "runtime": runtime})
+  received = {**config, "runtime": runtime}
+  cfg = ExperimentConfig.from_dict(received)
+  epoch = dataset_lib.epoch_variable()
 
   def batches(artifact: kit.Artifact, training_input: bool):
     return knowledge_lib.make_knowledge_dataset(
@@ -45,6 +49,7 @@ def train_student(
       cfg.train.batch_size,
       training=training_input,
       seed=seed if training_input else None,
+      epoch=epoch if training_input else None,
     )
 
   model_artifacts.train_model(
@@ -60,4 +65,6 @@ def train_student(
     validation_dataset=(
       batches(validation_knowledge[0], False) if validation_knowledge else None
     ),
+    train_epoch=epoch,
+    config_record=received,
   )

@@ -13,6 +13,7 @@ from a2d_tf.data import dataset as dataset_lib
   },
   outputs={"model": "Model"},
   runtime_params=("runtime", "tensorboard_dir"),
+  resumable=True,
 )
 def train_teacher(
   examples: kit.Artifact,
@@ -26,12 +27,15 @@ def train_teacher(
 ):
   """Trains one reader with its own seed; resumes after a kill.
 
-  Keras' BackupAndRestore state lives in this step's work directory, which
-  the runner keeps across runs, so re-running a killed pipeline continues
-  from the last finished epoch. `runtime` (the config's runtime section)
-  says how to execute, outside the cache key.
+  The backup (`training.BackupAndRestore`) lives in this step's work
+  directory, which the runner keeps across runs (`resumable`), so
+  re-running a killed pipeline continues from the last finished epoch and
+  ends with the weights of an uninterrupted run. `runtime` (the config's
+  runtime section) says how to execute, outside the cache key.
   """
-  cfg = ExperimentConfig.from_dict({**config, "runtime": runtime})
+  received = {**config, "runtime": runtime}
+  cfg = ExperimentConfig.from_dict(received)
+  epoch = dataset_lib.epoch_variable()
   train_ds = dataset_lib.make_dataset(
     artifacts.feature_pattern(features, "train"),
     cfg.data,
@@ -39,6 +43,7 @@ def train_teacher(
     training=True,
     seed=seed,
     pad_to=dataset_lib.length_grid(cfg),
+    epoch=epoch,
   )
   model_artifacts.train_model(
     model,
@@ -51,4 +56,6 @@ def train_teacher(
     seed,
     tensorboard_dir,
     name=f"teacher_{seed}",
+    train_epoch=epoch,
+    config_record=received,
   )

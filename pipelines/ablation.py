@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 
 from absl import app, flags
@@ -74,10 +73,17 @@ def run(argv_extra: list[str]) -> int:
     for v in variants
   }
 
-  from a2d_tf import kit
+  # Before TensorFlow is imported: a second run into the folder fails now.
+  output_dir, lock = cli.lock_output_dir(_log)
+  with lock:
+    return _run_locked(inputs, variants, configs, output_dir)
+
+
+def _run_locked(inputs, variants, configs, output_dir: str) -> int:
+  from a2d_tf import ablations, kit
   from pipelines import pipeline
 
-  output_dir = cli.prepare_output_dir(config)
+  config = inputs.config
   _log(
     f"output: {output_dir} (preset {cli.PRESET.value}, dataset "
     f"{cli.DATASET.value}, K={config.teacher.num_teachers}, variants "
@@ -85,29 +91,37 @@ def run(argv_extra: list[str]) -> int:
   )
   began = time.monotonic()
   runner = kit.LocalDagRunner(os.path.join(output_dir, "artifacts"), log=_log)
-  reports, fingerprints, analyzed = {}, {}, None
   # Digests the data files once for all variants.
   shared = cli.pipeline_kwargs(inputs)
-  for variant in variants:
-    _log(f"variant {variant.name} ({variant.label})")
-    full = variant.name == "full"
-    board = os.path.join(output_dir, "tensorboard")
-    pipe = pipeline.create_pipeline(
+  board = os.path.join(output_dir, "tensorboard")
+  pipes = {
+    variant.name: pipeline.create_pipeline(
       configs[variant.name],
       tensorboard_root=board
-      if full
+      if variant.name == "full"
       else os.path.join(board, "ablation", variant.name),
       with_export=False,
-      with_analysis=full,
+      with_analysis=variant.name == "full",
       case_id=_CASE_ID.value,
       **{
         **shared,
         # Every student has the same architecture: the full variant's
         # evaluation times it; the others only score theirs.
-        "timing_repeats": cli.TIMING_REPEATS.value if full else 0,
+        "timing_repeats": cli.TIMING_REPEATS.value
+        if variant.name == "full"
+        else 0,
       },
     )
-    results = runner.run(pipe)
+    for variant in variants
+  }
+  # Every variant's resumable steps keep their work folders.
+  removed = runner.clean_work(pipes.values())
+  if removed:
+    _log(f"removed {len(removed)} work folders of killed runs")
+  reports, fingerprints, analyzed = {}, {}, None
+  for variant in variants:
+    _log(f"variant {variant.name} ({variant.label})")
+    results = runner.run(pipes[variant.name])
     with open(results["evaluate"]["evaluation"].path("report.json")) as f:
       reports[variant.name] = json.load(f)
     fingerprints[variant.name] = {
@@ -118,19 +132,22 @@ def run(argv_extra: list[str]) -> int:
       "knowledge": results["distill_knowledge_train"]["knowledge"].fingerprint,
       "student": results["train_student"]["model"].fingerprint,
     }
-    if full:
+    if variant.name == "full":
       analyzed = results["analyze"]["analysis"]
   table = ablations.ablation_table(reports, variants, fingerprints)
-  with open(os.path.join(output_dir, "ablation.json"), "w") as f:
-    json.dump(table, f, indent=2, ensure_ascii=False)
+  cli.write_file(
+    os.path.join(output_dir, "ablation.json"),
+    json.dumps(table, indent=2, ensure_ascii=False),
+  )
   markdown = ablations.render_ablation_markdown(table)
-  with open(os.path.join(output_dir, "ablation.md"), "w") as f:
-    f.write(markdown)
+  cli.write_file(os.path.join(output_dir, "ablation.md"), markdown)
   if analyzed is not None:
     for name in ANALYSIS_FILES:
-      shutil.copyfile(analyzed.path(name), os.path.join(output_dir, name))
+      cli.copy_file(analyzed.path(name), os.path.join(output_dir, name))
   else:
     _log("no full variant: the analyses (per-type F1, case study) skipped")
+  # Last: the config describes the run whose outputs lie beside it.
+  cli.write_config(output_dir, config)
   print(markdown, flush=True)
   _log(
     f"finished in {time.monotonic() - began:.0f}s; table: "

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import shutil
 import sys
 from collections.abc import Callable
 
@@ -163,13 +164,44 @@ def quiet_logging() -> None:
   absl_logging.set_verbosity(absl_logging.WARNING)
 
 
-def prepare_output_dir(config) -> str:
-  """Creates `--output_dir` and writes the resolved `config.json` there."""
+def lock_output_dir(log: Callable[[str], None]):
+  """`--output_dir` (absolute, created) and its held `kit.RunLock`.
+
+  One run per output folder: a second run into it fails at once with
+  `kit.RunLockedError` (one line, naming the other run's pid); a dead
+  run's lock is taken over with a warning through `log`. Release the lock
+  (`with lock:`) when the run ends.
+  """
+  from a2d_tf.kit import lock as lock_lib
+
   output_dir = os.path.abspath(OUTPUT_DIR.value)
-  os.makedirs(output_dir, exist_ok=True)
-  with open(os.path.join(output_dir, "config.json"), "w") as f:
-    f.write(config.to_json() + "\n")
-  return output_dir
+  return output_dir, lock_lib.RunLock(
+    output_dir, log=lambda line: log(f"warning: {line}")
+  ).acquire()
+
+
+def write_file(path: str, text: str) -> None:
+  """Writes `path` by a temporary file and a rename: whole or not at all."""
+  partial = f"{path}.partial"
+  with open(partial, "w", encoding="utf-8") as f:
+    f.write(text)
+  os.replace(partial, path)
+
+
+def copy_file(source: str, destination: str) -> None:
+  """Copies `source` to `destination` by a temporary file and a rename."""
+  partial = f"{destination}.partial"
+  shutil.copyfile(source, partial)
+  os.replace(partial, destination)
+
+
+def write_config(output_dir: str, config) -> None:
+  """Writes the resolved config as `<output_dir>/config.json`.
+
+  Called once the run has succeeded, so the file always describes the run
+  whose outputs lie beside it; a failed run leaves the previous one's.
+  """
+  write_file(os.path.join(output_dir, "config.json"), config.to_json() + "\n")
 
 
 def main(run: Callable[[list[str]], int], argv: list[str]) -> int:

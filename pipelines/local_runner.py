@@ -7,17 +7,18 @@
 
 Each component's output is cached under `<output_dir>/artifacts/` by a
 fingerprint of its code, parameters and inputs: a re-run skips finished
-steps, and a killed run resumes (teacher training from its last epoch).
-The resolved config goes to `<output_dir>/config.json`, TensorBoard logs to
-`<output_dir>/tensorboard/`, the report to `<output_dir>/report.{json,md}`,
-and the pipeline's push step publishes the serving model to
-`<output_dir>/serving/<version>/`.
+steps, and a killed run resumes (training from its last epoch) and ends
+with the artifacts of an uninterrupted run. One run at a time per output
+folder (`<output_dir>/.a2d.lock`). TensorBoard logs go to
+`<output_dir>/tensorboard/`, the pipeline's push step publishes the serving
+model to `<output_dir>/serving/<version>/`, and a run that succeeds writes
+the report to `<output_dir>/report.{json,md}` and its resolved config to
+`<output_dir>/config.json`, last.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import time
 
 from absl import app, flags
@@ -37,12 +38,17 @@ def run(argv_extra: list[str]) -> int:
   cli.quiet_logging()
   # Flags and files are checked before TensorFlow and Beam are imported.
   inputs = cli.resolve(argv_extra)
-  config = inputs.config
+  # Before TensorFlow is imported: a second run into the folder fails now.
+  output_dir, lock = cli.lock_output_dir(_log)
+  with lock:
+    return _run_locked(inputs, output_dir)
 
+
+def _run_locked(inputs: cli.RunInputs, output_dir: str) -> int:
   from a2d_tf import kit
   from pipelines import pipeline
 
-  output_dir = cli.prepare_output_dir(config)
+  config = inputs.config
   _log(
     f"output: {output_dir} (preset {cli.PRESET.value}, dataset "
     f"{cli.DATASET.value}, K={config.teacher.num_teachers})"
@@ -55,10 +61,15 @@ def run(argv_extra: list[str]) -> int:
   )
   began = time.monotonic()
   runner = kit.LocalDagRunner(os.path.join(output_dir, "artifacts"), log=_log)
+  removed = runner.clean_work([pipe])
+  if removed:
+    _log(f"removed {len(removed)} work folders of killed runs")
   results = runner.run(pipe)
   evaluation = results["evaluate"]["evaluation"]
   for name in ("report.json", "report.md"):
-    shutil.copyfile(evaluation.path(name), os.path.join(output_dir, name))
+    cli.copy_file(evaluation.path(name), os.path.join(output_dir, name))
+  # Last: the config describes the run whose outputs lie beside it.
+  cli.write_config(output_dir, config)
   serving_dir = results["push"]["pushed"].counts["destination"]
   with open(os.path.join(output_dir, "report.md")) as f:
     print(f.read(), flush=True)

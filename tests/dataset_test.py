@@ -293,3 +293,52 @@ def test_padding_needs_the_axes_of_extra_keys(pattern):
     np.testing.assert_array_equal(
       batch["teacher_scores"].sum(axis=1), batch["passage_len"]
     )
+
+
+def _epoch_orders(pattern, epochs, seed=3, cache=False, global_seed=None):
+  """Each epoch's ids from a fresh dataset, as a fresh process makes it."""
+  if global_seed is not None:
+    tf.random.set_seed(global_seed)
+  epoch = dataset_lib.epoch_variable()
+  dataset = dataset_lib.make_dataset(
+    pattern,
+    CONFIG,
+    batch_size=4,
+    training=True,
+    seed=seed,
+    with_metadata=True,
+    cache=cache,
+    epoch=epoch,
+  )
+  orders = {}
+  for k in epochs:
+    epoch.assign(k)
+    orders[k] = [i for b in _batches(dataset) for i in b["id"].tolist()]
+  return orders
+
+
+@pytest.mark.parametrize("cache", [False, True])
+def test_epoch_k_order_is_the_same_after_a_resume(pattern, cache):
+  uninterrupted = _epoch_orders(pattern, range(4), cache=cache)
+  assert len({tuple(o) for o in uninterrupted.values()}) == 4
+  assert all(
+    sorted(o) == sorted(uninterrupted[0]) for o in uninterrupted.values()
+  )
+  # A resumed process builds the input anew, after other work changed TF's
+  # global seed, and starts at epoch 2.
+  resumed = _epoch_orders(pattern, [2, 3], cache=cache, global_seed=1234)
+  assert resumed == {2: uninterrupted[2], 3: uninterrupted[3]}
+  # The same epoch read twice is the same order; another seed another one.
+  assert _epoch_orders(pattern, [1, 1], cache=cache)[1] == uninterrupted[1]
+  assert _epoch_orders(pattern, [1], seed=4, cache=cache)[1] != uninterrupted[1]
+
+
+def test_training_passes_without_an_epoch_variable_count_themselves(pattern):
+  tf.random.set_seed(99)
+  dataset = dataset_lib.make_dataset(
+    pattern, CONFIG, batch_size=4, training=True, seed=3, with_metadata=True
+  )
+  passes = [[i for b in _batches(dataset) for i in b["id"].tolist()]]
+  passes.append([i for b in _batches(dataset) for i in b["id"].tolist()])
+  # Pass i has epoch i's order, whatever the global seed.
+  assert passes == list(_epoch_orders(pattern, range(2)).values())

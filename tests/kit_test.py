@@ -287,3 +287,66 @@ def test_closure_follows_relative_and_in_function_imports(tmp_path):
     "a2d_tf/sub/main.py",
     "a2d_tf/sub/near.py",
   ]
+
+
+@kit.component(outputs={"state": "State"}, resumable=True)
+def resumable_step(state: kit.OutputArtifact, steps: int):
+  """Counts to `steps`, one step per call, keeping its progress in `state`."""
+  progress = state.path("progress.json")
+  done = json.load(open(progress)) if os.path.exists(progress) else 0
+  CALLS.append(("resumable_step", done))
+  if done + 1 < steps:
+    with open(progress, "w") as f:
+      json.dump(done + 1, f)
+    raise RuntimeError("killed")
+  state.counts["resumed_from"] = done
+
+
+def test_resumable_step_finds_what_a_killed_run_left(tmp_path):
+  CALLS.clear()
+  pipe = kit.Pipeline("p", [resumable_step(steps=3)])
+  for _ in range(2):
+    with pytest.raises(RuntimeError, match="killed"):
+      kit.LocalDagRunner(str(tmp_path)).run(pipe)
+  results = kit.LocalDagRunner(str(tmp_path)).run(pipe)
+  assert CALLS == [("resumable_step", n) for n in (0, 1, 2)]
+  assert results["resumable_step"]["state"].counts["resumed_from"] == 2
+
+
+def test_other_steps_start_from_an_emptied_work_directory(tmp_path):
+  gen = produce(count=2)
+  pipe = kit.Pipeline("p", [gen])
+  runner = kit.LocalDagRunner(str(tmp_path))
+  work = runner.work_uri("produce", kit.plan(pipe)["produce"])
+  os.makedirs(os.path.join(work, "numbers"))
+  # What a run killed half-way through this step left.
+  with open(os.path.join(work, "numbers", "half.partial"), "w") as f:
+    f.write("x")
+  results = runner.run(pipe)
+  assert sorted(os.listdir(results["produce"]["numbers"].uri)) == [
+    "data.json",
+    "metadata.json",
+  ]
+
+
+def test_clean_work_keeps_only_planned_resumable_work(tmp_path):
+  runner = kit.LocalDagRunner(str(tmp_path))
+  planned = kit.Pipeline("p", [resumable_step(steps=2), produce(count=2)])
+  other = kit.Pipeline("q", [resumable_step(steps=5)])
+  fps, other_fps = kit.plan(planned), kit.plan(other)
+  keep = runner.work_uri("resumable_step", fps["resumable_step"])
+  kept_by_other = runner.work_uri("resumable_step", other_fps["resumable_step"])
+  stale = [
+    runner.work_uri("resumable_step", "0123456789abcdef"),  # old code
+    runner.work_uri("produce", fps["produce"]),  # not resumable
+    runner.work_uri("gone", "fedcba9876543210"),  # no such node now
+  ]
+  for path in [keep, kept_by_other, *stale]:
+    os.makedirs(os.path.join(path, "out"))
+  published = runner.output_uri("produce", "numbers", fps["produce"])
+  os.makedirs(published)
+  removed = runner.clean_work([planned, other])
+  assert sorted(removed) == sorted(stale)
+  assert os.path.isdir(keep) and os.path.isdir(kept_by_other)
+  assert os.path.isdir(published)
+  assert runner.clean_work([planned]) == [kept_by_other]

@@ -17,6 +17,12 @@ import sys
 import time
 
 import pytest
+from absl import flags
+
+from a2d_tf import kit
+from a2d_tf.config import get_config
+from pipelines import local_runner
+from pipelines import pipeline as pipeline_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL_RUN = [
@@ -102,6 +108,7 @@ def test_killed_run_resumes_then_everything_is_cached(tmp_path):
   assert "train_teacher_0: done" in first
   assert "train_teacher_1: done" not in first
   assert not (out / "report.json").exists()
+  assert not (out / "config.json").exists()  # written by a success only
   assert not glob.glob(str(out / "artifacts" / "train_teacher_1" / "model"))
 
   second = _run([f"--output_dir={out}", *SMALL_RUN])
@@ -138,19 +145,29 @@ def test_killed_run_resumes_then_everything_is_cached(tmp_path):
   for counts in report["training"]["models"].values():
     assert 1 <= counts["best_epoch"] <= counts["epochs_run"]
   assert report["parameters"]["student"] == report["parameters"]["teacher"]
-  # The report's config is what was computed with, not how it ran.
-  assert "runtime" not in report["config"]
+  # The report's config is exactly what the evaluate step received: no
+  # class defaults for the sections it does not read, nor the runtime.
+  assert report["config_sections"] == [
+    "data",
+    "distill",
+    "model",
+    "teacher",
+    "train",
+  ]
+  assert sorted(report["config"]) == report["config_sections"]
   assert report["config"]["train"]["epochs"] == 3
+  assert report["config"]["teacher"]["num_teachers"] == 2
   timing = report["inference"]
   assert timing["k"] == 2
   assert timing["speedup"] == pytest.approx(
     timing["ensemble_s"] / timing["student_s"]
   )
   assert "| student |" in (out / "report.md").read_text()
-  assert json.loads((out / "config.json").read_text())["teacher"] == {
-    "num_teachers": 2,
-    "top_k": 4,
-  }
+  written = json.loads((out / "config.json").read_text())
+  assert written["teacher"] == {"num_teachers": 2, "top_k": 4}
+  assert written["train"] == report["config"]["train"]
+  assert "export" in written and "runtime" in written
+  assert os.path.getsize(out / ".a2d.lock") == 0  # released
   assert (out / "serving" / "1" / "saved_model.pb").exists()
   assert "push: done" in log and "pushed.status=published" in log
   for run in ("teacher_0", "teacher_1", "student"):
@@ -214,3 +231,93 @@ def test_bad_flags_and_paths_end_with_one_line_error(tmp_path, args, message):
   assert lines[0].startswith("a2d: error:")
   assert message in lines[0]
   assert not (tmp_path / "artifacts").exists()
+
+
+def test_second_run_into_a_busy_folder_fails_at_once_naming_the_pid(tmp_path):
+  holder = subprocess.Popen(
+    [
+      sys.executable,
+      "-c",
+      "import sys, time; from a2d_tf.kit import lock; "
+      "lock.RunLock(sys.argv[1]).acquire(); print('held', flush=True); "
+      "time.sleep(300)",
+      str(tmp_path),
+    ],
+    cwd=ROOT,
+    env=_env(),
+    stdout=subprocess.PIPE,
+    text=True,
+  )
+  try:
+    assert holder.stdout.readline().strip() == "held"
+    began = time.monotonic()
+    result = _run([f"--output_dir={tmp_path}", "--preset=tiny"], timeout=120)
+    seconds = time.monotonic() - began
+  finally:
+    holder.kill()
+    holder.wait()
+  assert result.returncode == 1
+  lines = [x for x in result.stderr.splitlines() if x.strip()]
+  assert len(lines) == 1, result.stderr
+  assert lines[0].startswith(f"a2d: error: {tmp_path} is in use by another")
+  assert f"pid {holder.pid} " in lines[0]
+  assert not (tmp_path / "artifacts").exists()
+  assert seconds < 60  # before any step (and before TensorFlow loads)
+
+
+@kit.component(outputs={"evaluation": "Evaluation"})
+def _fake_evaluate(evaluation: kit.OutputArtifact, fail: bool):
+  if fail:
+    raise ValueError("the step failed")
+  for name in ("report.json", "report.md"):
+    with open(evaluation.path(name), "w") as f:
+      f.write("{}" if name.endswith("json") else "report")
+
+
+@kit.component(outputs={"pushed": "PushedModel"})
+def _fake_push(pushed: kit.OutputArtifact):
+  pushed.counts["destination"] = pushed.uri
+
+
+@pytest.fixture(name="fake_pipeline")
+def fixture_fake_pipeline(monkeypatch):
+  """`local_runner` runs a two-step pipeline whose first step may fail."""
+  outcome = {"fail": False}
+
+  def create_pipeline(config, **kwargs):
+    return kit.Pipeline(
+      "fake",
+      [
+        _fake_evaluate(fail=outcome["fail"]).with_id("evaluate"),
+        _fake_push().with_id("push"),
+      ],
+    )
+
+  monkeypatch.setattr(pipeline_lib, "create_pipeline", create_pipeline)
+  yield outcome
+  flags.FLAGS.unparse_flags()
+
+
+def test_config_json_is_written_only_by_a_run_that_succeeded(
+  tmp_path, fake_pipeline, capsys
+):
+  argv = ["prog", f"--output_dir={tmp_path}", "--preset=tiny"]
+  flags.FLAGS.unparse_flags()
+  rest = flags.FLAGS(argv)  # what absl's app.run hands to main
+  fake_pipeline["fail"] = True
+  assert local_runner.main(rest) == 1
+  assert "the step failed" in capsys.readouterr().err
+  assert not (tmp_path / "config.json").exists()
+  assert not (tmp_path / "report.json").exists()
+  fake_pipeline["fail"] = False
+  assert local_runner.main(rest) == 0
+  written = (tmp_path / "config.json").read_text()
+  assert written == get_config("tiny").to_json() + "\n"
+  assert (tmp_path / "report.json").read_text() == "{}"
+  # A later run that fails leaves the good run's records as they were.
+  flags.FLAGS.unparse_flags()
+  rest = flags.FLAGS([*argv, "--override=train.epochs=7"])
+  fake_pipeline["fail"] = True
+  assert local_runner.main(rest) == 1
+  assert (tmp_path / "config.json").read_text() == written
+  assert os.path.getsize(tmp_path / ".a2d.lock") == 0

@@ -333,3 +333,21 @@ def test_materialize_knowledge_bad_gold_line_names_the_file(
       config,
       gold_answers=str(path),
     )
+
+
+def test_write_shard_is_sorted_by_id_whatever_the_input_order(tmp_path):
+  records = [(f"q{i}", f"record {i}".encode()) for i in (3, 1, 2)]
+  written = []
+  for name, order in (("a", records), ("b", records[::-1])):
+    out_dir = tmp_path / name
+    out_dir.mkdir()
+    (path,) = materialize.WriteShardFn(str(out_dir), 2).process((1, order))
+    assert path == materialize.shard_path(str(out_dir), 1, 2)
+    assert os.listdir(out_dir) == [os.path.basename(path)]  # no .partial
+    assert _read_all(path) == [b"record 1", b"record 2", b"record 3"]
+    with open(path, "rb") as f:
+      written.append(f.read())
+  assert written[0] == written[1]
+  # The shard of a record is a CRC-32 of its id, the same in every process.
+  assert materialize.shard_index("q1", 7) == 639851122 % 7
+  assert {materialize.shard_index(f"q{i}", 3) for i in range(30)} == {0, 1, 2}

@@ -214,3 +214,19 @@ def test_push_publishes_the_export_when_given_a_destination():
     config, with_export=False, push_destination="/srv/a2d"
   )
   assert "push" not in [n.id for n in no_export.nodes]
+
+
+def test_evaluate_receives_the_run_sections_its_report_records():
+  # report.json's config is the evaluate step's `config` parameter as is.
+  config = config_lib.get_config("tiny", ["teacher.num_teachers=2"])
+  received = pipeline.create_pipeline(config).node("evaluate").params["config"]
+  assert sorted(received) == ["data", "distill", "model", "teacher", "train"]
+  full = config.to_dict()
+  assert all(received[name] == full[name] for name in received)
+  assert received["teacher"]["num_teachers"] == 2
+
+
+def test_only_the_train_steps_are_resumable():
+  pipe = pipeline.create_pipeline(config_lib.get_config("tiny"))
+  resumable = {n.id for n in pipe.nodes if n.component.resumable}
+  assert resumable == {"train_teacher_0", "train_teacher_1", "train_student"}

@@ -31,6 +31,15 @@ lengths, and for other keys what `length_axes` says; a key with
 variable-size axes that none of these covers is an error when the dataset
 is made.
 
+Epoch order: with a `seed`, each pass's order (files and examples) is a pure
+function of `(seed, epoch)`: the shuffles' seed pair is `(seed + 1, epoch)`,
+set inside the dataset's own function graph, so neither TF's process-wide
+seed nor what the process ran before enters it. `epoch` is read from an
+`epoch_variable()` when each pass starts; `training.train(train_epoch=...)`
+sets it at every epoch's start, so a run resumed at epoch k sees epoch k's
+order, as the uninterrupted run did. Without such a variable the passes
+count themselves (pass i gets epoch i's order).
+
 Throughput: files are read and examples parsed in parallel (`AUTOTUNE`, in a
 deterministic order), batches are prefetched, and `cache=True` keeps the
 parsed examples in memory after the first epoch, so later epochs (or every
@@ -52,6 +61,7 @@ from a2d_tf.data.records import DataError
 __all__ = [
   "LengthGrid",
   "count_examples",
+  "epoch_variable",
   "length_grid",
   "list_files",
   "make_dataset",
@@ -210,6 +220,43 @@ def list_files(file_pattern: str) -> list[str]:
   return files
 
 
+def epoch_variable() -> tf.Variable:
+  """An int64 variable, on the host, for the 0-based epoch being trained.
+
+  Pass it to `make_dataset(epoch=...)` and to `training.train(train_epoch=
+  ...)`: the dataset reads it when each pass starts, training sets it when
+  each epoch starts. Create it outside any `tf.distribute` strategy scope.
+  """
+  with tf.device("/CPU:0"):
+    return tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+
+
+def _per_epoch(build, seed: int | None, epoch: tf.Variable | None):
+  """`build(op_seed)`, one pass per epoch, ordered by `(seed, epoch)`.
+
+  `build` makes one pass's shuffled dataset from an op-level shuffle seed
+  (None: unseeded, reshuffled on every pass).
+  """
+  if seed is None:
+    return build(None)
+  if epoch is None:
+    epoch = epoch_variable()
+    counting = True
+  else:
+    counting = False
+
+  def one_pass(_):
+    # The graph-level seed of this function's graph only: the pair is
+    # (seed + 1, epoch) whatever the process-wide seed is (+ 1 keeps a
+    # seed of 0 from meaning "nondeterministic").
+    tf.random.set_seed(seed + 1)
+    if counting:
+      return build(epoch.assign_add(1) - 1)
+    return build(epoch.read_value())
+
+  return tf.data.Dataset.from_tensors(0).flat_map(one_pass)
+
+
 def count_examples(file_pattern: str) -> int:
   """Number of serialized examples in the files matching `file_pattern`."""
   dataset = tf.data.TFRecordDataset(
@@ -233,6 +280,7 @@ def make_dataset(
   cache: bool = False,
   pad_to: LengthGrid | None = None,
   length_axes: LengthAxes | None = None,
+  epoch: tf.Variable | None = None,
 ) -> tf.data.Dataset:
   """Reads feature-spec TFRecords into padded model-input batches.
 
@@ -243,8 +291,8 @@ def make_dataset(
     batch_size: Examples per batch.
     training: Shuffle files and examples and batch by passage-length buckets
       (batches hold passages of similar length); otherwise keep order.
-    seed: Shuffle seed; with a seed the order is the same on every run
-      (and still differs between epochs).
+    seed: Shuffle seed; with a seed each epoch's order is a pure function
+      of `(seed, epoch)` (the same on every run, different between epochs).
     with_metadata: Also yield `id`, `passage_char_starts` and
       `passage_char_ends`.
     extra_spec: `{key: tf.io feature}` of further stored keys to parse in
@@ -267,6 +315,9 @@ def make_dataset(
     length_axes: `{key: {axis: "passage" or "question"}}` for `extra_parse`
       keys whose variable axes are not named by the `passage_` /
       `question_` rule (with `pad_to`).
+    epoch: Optional `epoch_variable()` holding the epoch being trained,
+      read when each training pass starts (see the module docstring);
+      without it pass i gets epoch i's order. Only used with a `seed`.
 
   Returns:
     A dataset of flat dicts, documented in this module's docstring.
@@ -297,22 +348,30 @@ def make_dataset(
         del example[key]
     return example
 
-  def shuffle(dataset):
+  def shuffle(dataset, op_seed):
     return dataset.shuffle(
-      data_config.shuffle_buffer, seed=seed, reshuffle_each_iteration=True
+      data_config.shuffle_buffer,
+      seed=op_seed,
+      reshuffle_each_iteration=op_seed is None,
     )
 
   if training and not cache:
-    file_dataset = tf.data.Dataset.from_tensor_slices(files).shuffle(
-      len(files), seed=seed, reshuffle_each_iteration=True
-    )
-    dataset = file_dataset.interleave(
-      lambda path: tf.data.TFRecordDataset(path, compression_type=_COMPRESSION),
-      cycle_length=min(len(files), _CYCLE_LENGTH),
-      num_parallel_calls=tf.data.AUTOTUNE,
-      deterministic=True,
-    )
-    dataset = shuffle(dataset).map(
+
+    def read(op_seed):
+      file_dataset = tf.data.Dataset.from_tensor_slices(files).shuffle(
+        len(files), seed=op_seed, reshuffle_each_iteration=op_seed is None
+      )
+      records = file_dataset.interleave(
+        lambda path: tf.data.TFRecordDataset(
+          path, compression_type=_COMPRESSION
+        ),
+        cycle_length=min(len(files), _CYCLE_LENGTH),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+      )
+      return shuffle(records, op_seed)
+
+    dataset = _per_epoch(read, seed, epoch).map(
       parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
     )
   else:
@@ -324,7 +383,8 @@ def make_dataset(
       # Parsed in file order, the same elements every epoch.
       dataset = dataset.cache()
     if training:
-      dataset = shuffle(dataset)
+      parsed = dataset
+      dataset = _per_epoch(lambda s: shuffle(parsed, s), seed, epoch)
 
   boundaries = list(data_config.bucket_boundaries)
   if training and boundaries:

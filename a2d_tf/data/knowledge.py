@@ -263,6 +263,7 @@ def make_knowledge_dataset(
   seed: int | None = None,
   with_metadata: bool = False,
   cache: bool = False,
+  epoch: tf.Variable | None = None,
 ) -> tf.data.Dataset:
   """Student input: model-input batches plus the knowledge keys.
 
@@ -276,6 +277,8 @@ def make_knowledge_dataset(
     with_metadata: Also yield `id`, `passage_char_starts/ends`.
     cache: Keep the parsed knowledge in memory after the first pass (see
       `dataset.make_dataset`; about 4 KB per example at the small preset).
+    epoch: Optional `dataset.epoch_variable()` the training order reads its
+      epoch from (see `dataset.make_dataset`).
 
   Batches are padded onto `dataset.length_grid(config)` when the runtime
   asks for it (`runtime.pad_to_bucket`).
@@ -298,4 +301,5 @@ def make_knowledge_dataset(
     cache=cache,
     pad_to=dataset_lib.length_grid(config),
     length_axes=KNOWLEDGE_LENGTH_AXES,
+    epoch=epoch,
   )

@@ -6,6 +6,8 @@
 * `metadata`: the one `metadata.json` writer, shared by every runner.
 * `local`: `LocalDagRunner`, in-process with caching, resume and atomic
   publishing.
+* `lock`: `RunLock`, one run per output folder.
+* `digest`: content digests of artifacts, to compare two runs.
 * `kubeflow`: the adapter to Kubeflow Pipelines v2 (imported on its own:
   it needs kfp).
 
@@ -25,6 +27,7 @@ from a2d_tf.kit.dsl import (
   plan,
 )
 from a2d_tf.kit.local import LocalDagRunner
+from a2d_tf.kit.lock import RunLock, RunLockedError
 from a2d_tf.kit.metadata import METADATA_FILE
 
 __all__ = [
@@ -36,6 +39,8 @@ __all__ = [
   "Node",
   "OutputArtifact",
   "Pipeline",
+  "RunLock",
+  "RunLockedError",
   "component",
   "fingerprint",
   "plan",

@@ -115,6 +115,7 @@ class Component:
   params: tuple[str, ...]
   runtime_params: tuple[str, ...] = ()
   always_run: bool = False
+  resumable: bool = False
 
   def __call__(self, **kwargs: Any) -> Node:
     inputs = {}
@@ -176,6 +177,7 @@ def component(
   outputs: dict[str, str],
   runtime_params: tuple[str, ...] = (),
   always_run: bool = False,
+  resumable: bool = False,
 ) -> Callable[[Callable[..., Any]], Component]:
   """Declares a component.
 
@@ -194,6 +196,10 @@ def component(
       published to a serving directory), so a cached artifact does not
       show that the effect still holds: runners run it every time, and it
       must be idempotent.
+    resumable: The step keeps its own resume state in its output
+      directories (e.g. a training backup) and continues from it: a runner
+      that re-runs the step after a kill hands it the directories the
+      killed run left. Other steps start from empty directories.
 
   Returns:
     A decorator producing a `Component`.
@@ -218,6 +224,7 @@ def component(
       params,
       tuple(runtime_params),
       always_run,
+      resumable,
     )
 
   return decorate

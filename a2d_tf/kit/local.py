@@ -5,8 +5,13 @@ whose outputs are all published under its planned fingerprint is skipped
 (unless its component is `always_run`). Outputs are written to a work
 directory and published by an atomic rename: a killed step never leaves a
 half artifact that looks complete. The work directory of a node is stable
-across runs (`<root>/<node_id>/.work-<fp>/`), so a step that checkpoints
-there (training) resumes where it stopped when the runner is started again.
+across runs (`<root>/<node_id>/.work-<fp>/`): a `resumable` step (training)
+finds there what a killed run left and resumes where it stopped; any other
+step starts from an emptied one. `clean_work` removes the work directories
+that no planned resumable step can resume from.
+
+One runner at a time per root: the runners in `pipelines/` hold the output
+folder's `lock.RunLock` while they run.
 """
 
 from __future__ import annotations
@@ -15,10 +20,12 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from a2d_tf.kit import metadata
 from a2d_tf.kit.dsl import Artifact, Node, OutputArtifact, Pipeline, plan
+
+WORK_PREFIX = ".work-"
 
 
 class LocalDagRunner:
@@ -39,6 +46,42 @@ class LocalDagRunner:
 
   def output_uri(self, node_id: str, key: str, fp: str) -> str:
     return os.path.join(self.root, node_id, key, fp)
+
+  def work_uri(self, node_id: str, fp: str) -> str:
+    return os.path.join(self.root, node_id, f"{WORK_PREFIX}{fp}")
+
+  def clean_work(self, pipelines: Iterable[Pipeline]) -> list[str]:
+    """Removes the work directories no planned step can resume from.
+
+    Kept: the work directory of each `resumable` node of `pipelines` under
+    its planned fingerprint (a killed run's training backup, resumed on
+    this run). Removed: every other `.work-*` directory under the root,
+    left by killed runs of other steps, of other parameters or of older
+    code. Pass every pipeline that will run into this root (the ablation
+    runs one per variant), and call it only while holding the root's lock.
+
+    Returns:
+      The removed directories.
+    """
+    keep = set()
+    for pipeline in pipelines:
+      fingerprints = plan(pipeline)
+      for node in pipeline.nodes:
+        if node.component.resumable:
+          keep.add(self.work_uri(node.id, fingerprints[node.id]))
+    removed = []
+    if not os.path.isdir(self.root):
+      return removed
+    for node_id in sorted(os.listdir(self.root)):
+      node_dir = os.path.join(self.root, node_id)
+      if not os.path.isdir(node_dir):
+        continue
+      for name in sorted(os.listdir(node_dir)):
+        path = os.path.join(node_dir, name)
+        if name.startswith(WORK_PREFIX) and path not in keep:
+          shutil.rmtree(path)
+          removed.append(path)
+    return removed
 
   def run(self, pipeline: Pipeline) -> dict[str, dict[str, Artifact]]:
     """Runs every node, skipping the ones already published.
@@ -83,7 +126,10 @@ class LocalDagRunner:
   def _execute(
     self, node: Node, inputs: dict[str, Artifact], fp: str
   ) -> dict[str, Artifact]:
-    work = os.path.join(self.root, node.id, f".work-{fp}")
+    work = self.work_uri(node.id, fp)
+    if not node.component.resumable:
+      # A killed run's leftovers would end up in the published artifact.
+      shutil.rmtree(work, ignore_errors=True)
     outputs = {}
     for key, type_name in node.component.outputs.items():
       uri = os.path.join(work, key)
