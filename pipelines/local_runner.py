@@ -44,8 +44,8 @@ def run(argv_extra: list[str]) -> int:
 
   output_dir = cli.prepare_output_dir(config)
   _log(
-    f"output: {output_dir} (preset {cli.PRESET.value}, dataset "
-    f"{cli.DATASET.value}, K={config.teacher.num_teachers})"
+    f"output: {output_dir} (preset {cli.PRESET.value}, "
+    f"{inputs.describe_dataset()}, K={config.teacher.num_teachers})"
   )
   pipe = pipeline.create_pipeline(
     config,
