@@ -11,7 +11,8 @@ steps, and a killed run resumes (teacher training from its last epoch).
 The resolved config goes to `<output_dir>/config.json`, TensorBoard logs to
 `<output_dir>/tensorboard/`, the report to `<output_dir>/report.{json,md}`,
 and the pipeline's push step publishes the serving model to
-`<output_dir>/serving/<version>/`.
+`<output_dir>/serving/<version>/` when it is blessed (the report's
+blessing section and the last line say why not otherwise).
 """
 
 from __future__ import annotations
@@ -56,17 +57,30 @@ def run(argv_extra: list[str]) -> int:
   began = time.monotonic()
   runner = kit.LocalDagRunner(os.path.join(output_dir, "artifacts"), log=_log)
   results = runner.run(pipe)
-  evaluation = results["evaluate"]["evaluation"]
+  # The evaluation's report with the blessing section.
+  reported = results["validate_model"]["blessing"]
   for name in ("report.json", "report.md"):
-    shutil.copyfile(evaluation.path(name), os.path.join(output_dir, name))
-  serving_dir = results["push"]["pushed"].counts["destination"]
+    shutil.copyfile(reported.path(name), os.path.join(output_dir, name))
   with open(os.path.join(output_dir, "report.md")) as f:
     print(f.read(), flush=True)
   _log(
     f"finished in {time.monotonic() - began:.0f}s; report: "
-    f"{os.path.join(output_dir, 'report.md')}; serving model: {serving_dir}"
+    f"{os.path.join(output_dir, 'report.md')}; "
+    f"{_pushed_line(results['push']['pushed'].counts)}"
   )
   return 0
+
+
+def _pushed_line(counts: dict) -> str:
+  """What the push step did, for the last line of the run."""
+  if counts["status"] != "not_blessed":
+    return f"serving model: {counts['destination']}"
+  kept = (
+    f"{counts['destination']} keeps the model an earlier run pushed"
+    if counts.get("kept")
+    else f"no serving model at {counts['destination']}"
+  )
+  return f"nothing pushed (not blessed): {counts['reason']}; {kept}"
 
 
 def main(argv: list[str]) -> int:
