@@ -15,8 +15,11 @@ layout is defined once:
 * Evaluation: `report.{json,md}` and `predictions/<system>_<split>.json`
   (official v1.1 prediction files: question id -> answer text).
 * ServingModel: `<version>/`, a SavedModel in TF Serving's layout.
+* Blessing: `blessing.json` (`a2d_tf.blessing`: the model criteria and the
+  infra check), and the evaluation's `report.{json,md}` with the blessing.
 * PushedModel: nothing but its metadata: the version, where `push`
-  published it and whether that changed anything.
+  published it and whether that changed anything (or, for a model that
+  was not blessed, why nothing was published).
 
 What the train steps do with a Model artifact is `model_artifacts`; this
 module imports no model code, so a step that only reads data files keeps

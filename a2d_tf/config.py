@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from collections.abc import Callable
@@ -130,8 +131,9 @@ class TrainConfig:
     batch_size: Global batch size (per-replica size is derived).
     epochs: Training epochs.
     learning_rate: Adam learning rate.
-    clipnorm: Global gradient-norm clipping.
-    seed: Base seed; teacher k uses `seed + k`.
+    clipnorm: Global gradient-norm clipping (0: none).
+    seed: Base seed; teacher k uses `seed + k`, the student `seed + K`
+      (NumPy takes seeds in [0, 2**32), so `seed + K` must be below it).
     lr_decay: The learning rate is multiplied by this after every epoch
       (epoch e trains at `learning_rate * lr_decay**e`); 1 keeps it.
     early_stopping_patience: Stop a model's training when its validation
@@ -195,13 +197,31 @@ class DistillConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ExportConfig:
-  """Serving export.
+  """Serving export and the gate in front of its push.
+
+  The pipeline's `validate_model` step blesses the exported student, as
+  TFX's Evaluator and InfraValidator do, and `push` publishes it only when
+  blessed (`a2d_tf.blessing`). The model criteria hold on every reported
+  evaluation set (dev, adversarial, every `--eval_file`), in F1 points
+  (worst case per original question on adversarial sets).
 
   Attributes:
-    version: Integer version folder under `serving/` for TF Serving.
+    version: Integer version folder under `serving/` for TF Serving, 0 or
+      more (TF Serving's version numbers are non-negative int64; it serves
+      the largest).
+    min_f1_vs_single: The student's F1 minus the single teachers' mean F1
+      must be at least this on every set: -1 allows a student one point
+      below a single teacher (noise on a small dev set), but not a student
+      one would replace by serving any teacher.
+    min_f1_vs_ensemble: The student's F1 minus the ensemble's must be at
+      least this on every set: -5 pushes a student that keeps the
+      ensemble's accuracy within five points (the paper's student is 0.4
+      below its ensemble). Set either to -100 to switch that criterion off.
   """
 
   version: int = 1
+  min_f1_vs_single: float = -1.0
+  min_f1_vs_ensemble: float = -5.0
 
 
 # The names `RuntimeConfig.distribution` and `.mixed_precision` take.
@@ -577,15 +597,72 @@ def _in_range(low: float, high: float) -> Callable[[Any], str]:
   return lambda v: "" if low <= v < high else f"must be in [{low}, {high})"
 
 
+def _between(low: float, high: float) -> Callable[[Any], str]:
+  """`low <= v <= high`, the bounds included."""
+  return lambda v: "" if low <= v <= high else f"must be in [{low}, {high}]"
+
+
+def _finite(rule: Callable[[Any], str]) -> Callable[[Any], str]:
+  """`rule` for a finite number; NaN and infinities are refused."""
+  return lambda v: rule(v) if math.isfinite(v) else "must be a finite number"
+
+
+def _increasing_lengths(values: Any) -> str:
+  values = list(values)
+  if all(v >= 1 for v in values) and values == sorted(set(values)):
+    return ""
+  return "must be strictly increasing lengths >= 1"
+
+
+# NumPy's seeds (`keras.utils.set_random_seed`) are in [0, 2**32).
+_MAX_SEED = 2**32 - 1
+# TF Serving's version numbers: non-negative int64.
+_MAX_VERSION = 2**63 - 1
+
 # What `validate` checks, in section order: (section, field, rule), where a
 # rule returns "" for a good value and otherwise what a good value is.
+# Every field is also checked to have its default's type (`_type_problem`).
 _RULES = (
+  ("data", "max_passage_len", _at_least(1)),
+  ("data", "max_question_len", _at_least(1)),
+  ("data", "max_word_len", _at_least(1)),
+  ("data", "min_word_count", _at_least(1)),
+  ("data", "min_char_count", _at_least(1)),
+  ("data", "num_shards", _at_least(1)),
+  ("data", "bucket_boundaries", _increasing_lengths),
+  ("data", "shuffle_buffer", _at_least(1)),
+  ("data", "synthetic_train_size", _at_least(1)),
+  ("data", "synthetic_dev_size", _at_least(1)),
+  ("data", "tune_top_words", _at_least(0)),
   ("data", "validation_fraction", _in_range(0.0, 1.0)),
   ("data", "adversarial_questions", _at_least(0)),
-  ("train", "lr_decay", _above(0)),
+  ("model", "word_dim", _at_least(1)),
+  ("model", "char_dim", _at_least(1)),
+  ("model", "char_hidden", _at_least(1)),
+  ("model", "char_encoder", _one_of("bilstm", "cnn")),
+  ("model", "hidden", _at_least(1)),
+  ("model", "aligner_hops", _at_least(1)),
+  ("model", "pointer", _one_of("memory", "rmr")),
+  ("model", "pointer_hops", _at_least(1)),
+  ("model", "dropout", _in_range(0.0, 1.0)),
+  ("model", "max_answer_len", _at_least(1)),
+  ("train", "batch_size", _at_least(1)),
+  ("train", "epochs", _at_least(1)),
+  ("train", "learning_rate", _finite(_above(0))),
+  ("train", "clipnorm", _finite(_at_least(0))),
+  ("train", "seed", _between(0, _MAX_SEED)),
+  ("train", "lr_decay", _finite(_above(0))),
   ("train", "early_stopping_patience", _at_least(0)),
-  ("distill", "temperature", _above(0)),
+  ("teacher", "num_teachers", _at_least(1)),
+  ("teacher", "top_k", _at_least(1)),
+  ("distill", "temperature", _finite(_above(0))),
+  ("distill", "ans_weight", _finite(_at_least(0))),
+  ("distill", "att_weight", _finite(_at_least(0))),
+  ("distill", "warmup_epochs", _at_least(0)),
   ("distill", "epochs", _at_least(0)),
+  ("export", "version", _between(0, _MAX_VERSION)),
+  ("export", "min_f1_vs_single", _between(-100.0, 100.0)),
+  ("export", "min_f1_vs_ensemble", _between(-100.0, 100.0)),
   ("runtime", "distribution", _one_of(*DISTRIBUTIONS)),
   ("runtime", "mixed_precision", _one_of(*MIXED_PRECISION_POLICIES)),
   ("runtime", "use_cudnn", _flag_or_auto),
@@ -614,11 +691,80 @@ _CONFLICTS = (
 )
 
 
+def _seeds_fit(config: ExperimentConfig) -> str:
+  last = config.train.seed + config.teacher.num_teachers
+  if last <= _MAX_SEED:
+    return ""
+  return (
+    f"train.seed={config.train.seed}, teacher.num_teachers="
+    f"{config.teacher.num_teachers}: the student's seed train.seed + K = "
+    f"{last} must be <= {_MAX_SEED}"
+  )
+
+
+def _stagewise_warms_up(config: ExperimentConfig) -> str:
+  distill = config.distill
+  if not distill.stagewise:
+    return ""
+  if distill.warmup_epochs < 1:
+    return (
+      f"distill.stagewise=True, distill.warmup_epochs="
+      f"{distill.warmup_epochs}: stage-wise training needs an attention "
+      "warm-up of at least 1 epoch (without one it is the -ATT ablation)"
+    )
+  if not distill.use_att:
+    return (
+      "distill.stagewise=True, distill.use_att=False: the stage-wise "
+      "warm-up trains on ATT alone; it needs distill.use_att=true"
+    )
+  return ""
+
+
+# Rules over several fields, checked after `_RULES` when every field has
+# its type: each returns "" or the one line naming the fields and values.
+_CROSS_RULES = (_seeds_fit, _stagewise_warms_up)
+
+
+def _type_problem(section: Any, name: str, value: Any) -> str:
+  """What is wrong with the type of `value` for field `name`, or "".
+
+  The type is the field default's (a `bool`, `int`, `float`, `str` or
+  tuple of ints); a field whose default is None is not checked here.
+  Configs built from dicts (`from_dict`, the components' input) and
+  overrides both pass through it.
+  """
+  default = {f.name: f.default for f in dataclasses.fields(section)}[name]
+  if default is None:
+    return ""
+  if isinstance(default, bool):
+    ok, what = isinstance(value, bool), "true or false"
+  elif isinstance(default, int):
+    ok = isinstance(value, int) and not isinstance(value, bool)
+    what = "an integer"
+  elif isinstance(default, float):
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    what = "a number"
+  elif isinstance(default, str):
+    ok, what = isinstance(value, str), "a string"
+  elif isinstance(default, tuple):
+    ok = isinstance(value, tuple) and all(
+      isinstance(v, int) and not isinstance(v, bool) for v in value
+    )
+    what = "a list of integers"
+  else:
+    return ""
+  return "" if ok else f"must be {what}"
+
+
 def validate(config: ExperimentConfig) -> list[str]:
-  """Every problem of `config` that would stop a run, found before any work.
+  """Every problem of `config` that would stop or mislead a run, up front.
 
   The one place config values are checked: the CLIs and the training entry
-  point call `check`, which raises on what this returns.
+  point call `check`, which raises on what this returns. Every field is
+  checked to have its default's type; `_RULES` gives each field whose bad
+  value would break a step or silently mislead (a length of 0, a negative
+  loss weight, a version TF Serving cannot load) its range, and
+  `_CROSS_RULES` check fields against each other.
 
   Args:
     config: A resolved config.
@@ -628,18 +774,32 @@ def validate(config: ExperimentConfig) -> list[str]:
     section order; empty when the config can run.
   """
   problems = []
-  for section, field, rule in _RULES:
-    value = getattr(getattr(config, section), field)
-    problem = rule(value)
-    if problem:
-      problems.append(f"{section}.{field}={value!r}: {problem}")
-  for fields, values, why in _CONFLICTS:
-    given = tuple(getattr(config.runtime, f) for f in fields)
-    if given == values:
-      settings = ", ".join(
-        f"runtime.{f}={v!r}" for f, v in zip(fields, given, strict=True)
-      )
-      problems.append(f"{settings}: {why}")
+  mistyped = set()
+  for section_field in dataclasses.fields(config):
+    name = section_field.name
+    section = getattr(config, name)
+    for field in dataclasses.fields(section):
+      value = getattr(section, field.name)
+      problem = _type_problem(section, field.name, value)
+      if problem:
+        mistyped.add((name, field.name))
+        problems.append(f"{name}.{field.name}={value!r}: {problem}")
+    for rule_section, field, rule in _RULES:
+      if rule_section != name or (name, field) in mistyped:
+        continue
+      value = getattr(section, field)
+      problem = rule(value)
+      if problem:
+        problems.append(f"{name}.{field}={value!r}: {problem}")
+  if not mistyped:
+    problems += [p for p in (rule(config) for rule in _CROSS_RULES) if p]
+    for fields, values, why in _CONFLICTS:
+      given = tuple(getattr(config.runtime, f) for f in fields)
+      if given == values:
+        settings = ", ".join(
+          f"runtime.{f}={v!r}" for f, v in zip(fields, given, strict=True)
+        )
+        problems.append(f"{settings}: {why}")
   return problems
 
 

@@ -21,7 +21,11 @@ COCO caption code as earlier NarrativeQA results were
 (`a2d_tf.metrics.narrativeqa`).
 
 Questions without a prediction score 0 and are reported on stderr. Bad input
-ends with a one-line error on stderr and exit status 1.
+ends with a one-line error on stderr and exit status 1: besides malformed
+files, a question id that occurs twice in the dataset (naming both places)
+and a key that occurs twice in one JSON object (e.g. two answers for one
+id in the prediction file). A UTF-8 byte order mark at the start of a file
+is skipped, as the pipeline's readers skip it.
 """
 
 from __future__ import annotations
@@ -63,9 +67,10 @@ class InputError(Exception):
 
 
 def _read_json(path: str, what: str) -> Any:
+  """The JSON in `path`, a UTF-8 byte order mark skipped (as a2d's readers)."""
   try:
-    with open(path, encoding="utf-8") as f:
-      return json.load(f)
+    with open(path, encoding="utf-8-sig") as f:
+      return json.load(f, object_pairs_hook=_unique_keys)
   except OSError as e:
     raise InputError(
       f"cannot read {what} file {path}: {e.strerror or e}"
@@ -77,6 +82,24 @@ def _read_json(path: str, what: str) -> Any:
       f"{what} file {path} is not valid JSON: {e.msg} at line {e.lineno} "
       f"column {e.colno}"
     ) from e
+  except _DuplicateKey as e:
+    raise InputError(
+      f"{what} file {path}: key {e.args[0]!r} occurs twice in one JSON "
+      "object (for a prediction file: two answers for one question id)"
+    ) from None
+
+
+class _DuplicateKey(ValueError):
+  """A JSON object names one key twice (json would keep the last)."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+  result = {}
+  for key, value in pairs:
+    if key in result:
+      raise _DuplicateKey(key)
+    result[key] = value
+  return result
 
 
 def load_dataset(path: str) -> tuple[list[Any], str | None]:

@@ -19,6 +19,9 @@ MARKER_FILE = "a2d_fingerprint.txt"
 PUBLISHED = "published"  # the version folder did not exist
 REPLACED = "replaced"  # it held another model
 UNCHANGED = "unchanged"  # it already held this one
+# What the pipeline's push step records when it publishes nothing: the
+# model was not blessed (`a2d_tf.blessing`).
+NOT_BLESSED = "not_blessed"
 
 
 def published_fingerprint(version_dir: str) -> str | None:

@@ -13,6 +13,7 @@ Serving watches (one integer folder per version), with two signatures:
 | `start_char` | int64   | `[batch]` | code-point offset of the answer      |
 | `end_char`   | int64   | `[batch]` | code-point offset one past its end   |
 | `score`      | float32 | `[batch]` | p_start * p_end of the span          |
+| `status`     | string  | `[batch]` | "ok", or why the row has no answer   |
 
 Offsets count Unicode code points (SQuAD's `answer_start` convention), so
 `context[start_char:end_char] == answer` holds for Python strings.
@@ -26,9 +27,15 @@ the decoder of offline evaluation, over the reader's softmax (temperature
 Limits: a question keeps its first `data.max_question_len` tokens and a
 context its first `data.max_passage_len` tokens; the rest is ignored and
 the answer is searched in the kept part only. Answers are at most
-`model.max_answer_len` tokens. A row whose question or context has no token
-(empty, or only whitespace) gets `answer=""`, `start_char=end_char=-1` and
-`score=0`; the other rows of its batch are answered normally.
+`model.max_answer_len` tokens.
+
+Rows that cannot be answered get `answer=""`, `start_char=end_char=-1`,
+`score=0` and a `status` saying why (`STATUSES`, checked in this order):
+`invalid_utf8_question` / `invalid_utf8_context` (bytes that are not
+UTF-8: the row is never tokenized), `empty_question` / `empty_context` (no
+token: empty, whitespace, or only invisible characters such as a zero-width
+space, see `a2d_tf.data.tokenization`). Answered rows have status `ok`.
+The other rows of a batch are answered normally.
 
 `predict_features` (tokenized input, for clients that featurize
 themselves, see `a2d_tf.data.features`): inputs `question_ids`,
@@ -68,7 +75,18 @@ from a2d_tf.models.reader import (
 
 SERVING_SIGNATURE = "serving_default"
 FEATURES_SIGNATURE = "predict_features"
-SERVING_OUTPUTS = ("answer", "start_char", "end_char", "score")
+SERVING_OUTPUTS = ("answer", "start_char", "end_char", "score", "status")
+# `status` values of `serving_default`, in the order they are checked; every
+# status but OK comes with an empty answer, offsets -1 and score 0.
+OK = "ok"
+STATUSES = (
+  "invalid_utf8_question",
+  "invalid_utf8_context",
+  "empty_question",
+  "empty_context",
+  "no_span",
+  OK,
+)
 FEATURE_OUTPUTS = ("start_logits", "end_logits", "attention")
 METADATA_FILE = os.path.join("assets.extra", "a2d_serving.json")
 
@@ -159,12 +177,52 @@ def _pad_tokens(features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
   return padded
 
 
+def _is_utf8(strings: tf.Tensor) -> tf.Tensor:
+  """bool `[batch]`: whether each string is valid UTF-8.
+
+  Transcoding replaces every invalid sequence (stray bytes, overlong forms,
+  encoded surrogates), so a string is valid when it comes back unchanged.
+  """
+  repaired = tf.strings.unicode_transcode(
+    strings, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD
+  )
+  return tf.equal(repaired, strings)
+
+
+def _status(
+  question_utf8: tf.Tensor,
+  context_utf8: tf.Tensor,
+  question_len: tf.Tensor,
+  passage_len: tf.Tensor,
+  found: tf.Tensor,
+) -> tf.Tensor:
+  """string `[batch]`: the first `STATUSES` entry that applies to a row."""
+  status = tf.fill(tf.shape(found), OK)
+  # Applied from the last check to the first, so the first one wins.
+  for applies, name in reversed(
+    (
+      (~question_utf8, "invalid_utf8_question"),
+      (~context_utf8, "invalid_utf8_context"),
+      (question_len <= 0, "empty_question"),
+      (passage_len <= 0, "empty_context"),
+      (~found, "no_span"),
+    )
+  ):
+    status = tf.where(applies, name, status)
+  return status
+
+
 def _answer_fn(
   reader: keras.Model, featurizer: TextFeaturizer, max_answer_len: int
 ):
   """The `serving_default` function: raw strings to decoded answers."""
 
   def answer(question: tf.Tensor, context: tf.Tensor) -> dict[str, tf.Tensor]:
+    question_utf8 = _is_utf8(question)
+    context_utf8 = _is_utf8(context)
+    # A row with bytes that are not UTF-8 is never tokenized.
+    question = tf.where(question_utf8, question, "")
+    context = tf.where(context_utf8, context, "")
     features = _pad_tokens(featurizer(question, context))
     passage_len = features["passage_len"]
     answerable = (features["question_len"] > 0) & (passage_len > 0)
@@ -199,6 +257,13 @@ def _answer_fn(
       "start_char": start_char,
       "end_char": end_char,
       "score": tf.where(found, scores[:, 0], tf.zeros_like(scores[:, 0])),
+      "status": _status(
+        question_utf8,
+        context_utf8,
+        features["question_len"],
+        passage_len,
+        found,
+      ),
     }
 
   return answer
@@ -302,6 +367,7 @@ def export_serving_model(
       "vocab_words": vocab.num_words,
       "vocab_chars": vocab.num_chars,
       "offsets": "unicode code points",
+      "statuses": list(STATUSES),
     }
     tf.io.gfile.makedirs(os.path.join(tmp_path, "assets.extra"))
     with tf.io.gfile.GFile(os.path.join(tmp_path, METADATA_FILE), "w") as f:

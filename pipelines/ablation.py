@@ -42,7 +42,8 @@ _CASE_ID = flags.DEFINE_string(
   "case_id",
   "",
   "Dev question id of the case-study figure (default: the first question "
-  "the student answers exactly).",
+  "the student answers exactly); checked against the dev split before "
+  "any model trains.",
 )
 
 ANALYSIS_FILES = (
@@ -58,6 +59,30 @@ def _log(line: str) -> None:
   print(f"[a2d ablation {time.strftime('%H:%M:%S')}] {line}", flush=True)
 
 
+def check_case_id(runner, pipe, case_id: str) -> None:
+  """Checks that `case_id` is a question of the run's dev split.
+
+  Runs the pipeline's data step (`example_gen`) alone, before any model
+  trains: it is the first step of every variant, which then finds it
+  cached, so the check costs one read of the data.
+
+  Raises:
+    ValueError: `case_id` is not a dev question id.
+  """
+  from a2d_tf import artifacts, kit
+
+  _log(f"checking --case_id={case_id} against the dev split")
+  data_step = pipe.node("example_gen")
+  results = runner.run(kit.Pipeline(pipe.name, [data_step]))
+  examples = results["example_gen"]["examples"]
+  ids = [r.id for r in artifacts.read_split(examples, "dev")]
+  if case_id not in ids:
+    raise ValueError(
+      f"--case_id={case_id!r} is not a question of the dev split "
+      f"({len(ids)} questions, the first {ids[0]!r}); nothing was trained."
+    )
+
+
 def run(argv_extra: list[str]) -> int:
   """Works out paths and configs, runs every variant, writes the tables."""
   cli.quiet_logging()
@@ -68,6 +93,11 @@ def run(argv_extra: list[str]) -> int:
   inputs = cli.resolve(argv_extra)
   config = inputs.config
   variants = ablations.select_variants(_VARIANTS.value)
+  if _CASE_ID.value and "full" not in [v.name for v in variants]:
+    raise ValueError(
+      f"--case_id={_CASE_ID.value!r} is read only by the full variant's "
+      "analyses; add full to --variants or drop --case_id."
+    )
   configs = {
     v.name: config_lib.check(config_lib.apply_overrides(config, v.overrides))
     for v in variants
@@ -85,14 +115,20 @@ def _run_locked(inputs, variants, configs, output_dir: str) -> int:
 
   config = inputs.config
   _log(
-    f"output: {output_dir} (preset {cli.PRESET.value}, dataset "
-    f"{cli.DATASET.value}, K={config.teacher.num_teachers}, variants "
+    f"output: {output_dir} (preset {cli.PRESET.value}, "
+    f"{inputs.describe_dataset()}, K={config.teacher.num_teachers}, variants "
     f"{', '.join(v.name for v in variants)})"
   )
   began = time.monotonic()
   runner = kit.LocalDagRunner(os.path.join(output_dir, "artifacts"), log=_log)
   # Digests the data files once for all variants.
   shared = cli.pipeline_kwargs(inputs)
+  if _CASE_ID.value:
+    check_case_id(
+      runner,
+      pipeline.create_pipeline(configs[variants[0].name], **shared),
+      _CASE_ID.value,
+    )
   board = os.path.join(output_dir, "tensorboard")
   pipes = {
     variant.name: pipeline.create_pipeline(

@@ -62,7 +62,9 @@ OVERRIDE = flags.DEFINE_multi_string(
 NUM_TEACHERS = flags.DEFINE_integer(
   "num_teachers",
   None,
-  "Ensemble size K (default: the preset's).",
+  "Ensemble size K (default: the preset's); shorthand for "
+  "--override=teacher.num_teachers=K (both with different values is an "
+  "error).",
   lower_bound=1,
 )
 MAX_TRAIN = flags.DEFINE_integer(
@@ -86,8 +88,8 @@ BEAM_ARG = flags.DEFINE_multi_string(
 TIMING_REPEATS = flags.DEFINE_integer(
   "timing_repeats",
   3,
-  "Passes over dev when timing ensemble vs student.",
-  lower_bound=1,
+  "Passes over dev when timing ensemble vs student (0 skips the timing).",
+  lower_bound=0,
 )
 
 
@@ -99,11 +101,22 @@ class RunInputs:
     config: The resolved `ExperimentConfig`.
     eval_files: Extra evaluation sets, name -> path.
     data_files: Every data file by role ("train", "dev", eval names).
+    dataset: The dataset the run reads: `--dataset`, or "json" inferred
+      from `--train_file`/`--dev_file` when `--dataset` is not given.
+    dataset_note: How the dataset was chosen, for the run's first log line
+      ("" when `--dataset` said it).
   """
 
   config: config_lib.ExperimentConfig
   eval_files: dict[str, str]
   data_files: dict[str, str]
+  dataset: str = "synthetic"
+  dataset_note: str = ""
+
+  def describe_dataset(self) -> str:
+    """`dataset json (inferred from ...)` for a log line."""
+    note = f" ({self.dataset_note})" if self.dataset_note else ""
+    return f"dataset {self.dataset}{note}"
 
 
 def resolve(argv_extra: list[str], check_files: bool = True) -> RunInputs:
@@ -114,28 +127,95 @@ def resolve(argv_extra: list[str], check_files: bool = True) -> RunInputs:
     check_files: Whether the data files must exist here (False where they
       are paths on another machine, as for Kubeflow).
 
+  Every flag and config value is checked here, before any step runs:
+  `config.validate` for the config, `flag_problems` for what the flags say
+  together. All problems are reported at once, one line each.
+
   Raises:
-    ValueError: On stray arguments, bad overrides or missing files (the
-      message names the flag and the file).
-    config.ConfigError: On config values that cannot run, one line each.
+    ValueError: On stray arguments, bad overrides, a bad `--eval_file` or
+      missing files (the message names the flag and the file).
+    config.ConfigError: On flags and config values that cannot run, one
+      line each.
   """
   from a2d_tf.data import sources
 
   if argv_extra:
     raise ValueError(f"unexpected arguments: {' '.join(argv_extra)}")
   overrides = list(OVERRIDE.value)
+  config = config_lib.get_config(PRESET.value, overrides)
+  problems = []
   if NUM_TEACHERS.value is not None:
-    overrides.append(f"teacher.num_teachers={NUM_TEACHERS.value}")
-  config = config_lib.check(config_lib.get_config(PRESET.value, overrides))
+    given = _overridden(overrides, "teacher.num_teachers")
+    if given and config.teacher.num_teachers != NUM_TEACHERS.value:
+      problems.append(
+        f"--num_teachers={NUM_TEACHERS.value} and --override={given[-1]} "
+        "disagree: --num_teachers is shorthand for that override; give one"
+      )
+    else:
+      config = config_lib.apply_overrides(
+        config, [f"teacher.num_teachers={NUM_TEACHERS.value}"]
+      )
+  dataset, note, dataset_problems = _choose_dataset()
+  problems += dataset_problems
+  problems += _other_flag_problems()
+  problems += config_lib.validate(config)
+  if problems:
+    raise config_lib.ConfigError(problems)
   eval_files = sources.parse_eval_files(EVAL_FILE.value)
   data_files = {"train": TRAIN_FILE.value, "dev": DEV_FILE.value, **eval_files}
-  if DATASET.value == "json" and not (TRAIN_FILE.value and DEV_FILE.value):
-    raise ValueError("--dataset=json needs --train_file and --dev_file.")
   if check_files:
     sources.check_files(data_files)
     if GLOVE_FILE.value:
       sources.check_files({"glove": GLOVE_FILE.value})
-  return RunInputs(config, eval_files, data_files)
+  return RunInputs(config, eval_files, data_files, dataset, note)
+
+
+def _overridden(overrides: list[str], key: str) -> list[str]:
+  """The overrides that set `key` (e.g. `teacher.num_teachers`)."""
+  return [o for o in overrides if o.split("=", 1)[0].strip() == key]
+
+
+def _choose_dataset() -> tuple[str, str, list[str]]:
+  """The dataset, how it was chosen, and what is wrong with the choice.
+
+  `--train_file` and `--dev_file` are read only by the json dataset:
+  without `--dataset` they select it (and the log line says so); with
+  another `--dataset` they are an error, never silently ignored.
+  """
+  files = [f"--{flag.name}" for flag in (TRAIN_FILE, DEV_FILE) if flag.value]
+  dataset = DATASET.value
+  note = ""
+  problems = []
+  if files and dataset != "json":
+    if flags.FLAGS["dataset"].present:
+      verb = "is" if len(files) == 1 else "are"
+      problems.append(
+        f"{' and '.join(files)} {verb} read only with --dataset=json, not "
+        f"--dataset={dataset}: drop {'it' if len(files) == 1 else 'them'} "
+        "or use --dataset=json"
+      )
+    else:
+      dataset, note = "json", f"inferred from {' and '.join(files)}"
+  if dataset == "json" and not (TRAIN_FILE.value and DEV_FILE.value):
+    how = f" ({note})" if note else ""
+    problems.append(f"--dataset=json{how} needs --train_file and --dev_file.")
+  return dataset, note, problems
+
+
+def _other_flag_problems() -> list[str]:
+  """Flags that are wrong on their own, beyond what absl checks."""
+  problems = []
+  if not OUTPUT_DIR.value.strip():
+    problems.append(
+      "--output_dir is empty: name the folder for the run's outputs"
+    )
+  for arg in BEAM_ARG.value:
+    if not arg.startswith("--") or arg == "--":
+      problems.append(
+        f"--beam_arg={arg!r}: expected one Beam option as --name or "
+        "--name=value, e.g. --beam_arg=--runner=DataflowRunner"
+      )
+  return problems
 
 
 def pipeline_kwargs(inputs: RunInputs) -> dict:
@@ -143,7 +223,7 @@ def pipeline_kwargs(inputs: RunInputs) -> dict:
   from a2d_tf.data import sources
 
   return dict(
-    dataset=DATASET.value,
+    dataset=inputs.dataset,
     train_file=TRAIN_FILE.value,
     dev_file=DEV_FILE.value,
     eval_files=inputs.eval_files,

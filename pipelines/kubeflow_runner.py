@@ -71,7 +71,7 @@ def run(argv_extra: list[str]) -> int:
     output,
     description=(
       f"a2d: K={config.teacher.num_teachers} teachers distilled into one "
-      f"student (preset {cli.PRESET.value}, dataset {cli.DATASET.value})."
+      f"student (preset {cli.PRESET.value}, {inputs.describe_dataset()})."
     ),
   )
   print(

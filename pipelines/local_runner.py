@@ -11,9 +11,10 @@ steps, and a killed run resumes (training from its last epoch) and ends
 with the artifacts of an uninterrupted run. One run at a time per output
 folder (`<output_dir>/.a2d.lock`). TensorBoard logs go to
 `<output_dir>/tensorboard/`, the pipeline's push step publishes the serving
-model to `<output_dir>/serving/<version>/`, and a run that succeeds writes
-the report to `<output_dir>/report.{json,md}` and its resolved config to
-`<output_dir>/config.json`, last.
+model to `<output_dir>/serving/<version>/` when it is blessed (the report's
+blessing section and the last line say why not otherwise), and a run that
+succeeds writes the report to `<output_dir>/report.{json,md}` and its
+resolved config to `<output_dir>/config.json`, last.
 """
 
 from __future__ import annotations
@@ -50,8 +51,8 @@ def _run_locked(inputs: cli.RunInputs, output_dir: str) -> int:
 
   config = inputs.config
   _log(
-    f"output: {output_dir} (preset {cli.PRESET.value}, dataset "
-    f"{cli.DATASET.value}, K={config.teacher.num_teachers})"
+    f"output: {output_dir} (preset {cli.PRESET.value}, "
+    f"{inputs.describe_dataset()}, K={config.teacher.num_teachers})"
   )
   pipe = pipeline.create_pipeline(
     config,
@@ -65,19 +66,32 @@ def _run_locked(inputs: cli.RunInputs, output_dir: str) -> int:
   if removed:
     _log(f"removed {len(removed)} work folders of killed runs")
   results = runner.run(pipe)
-  evaluation = results["evaluate"]["evaluation"]
+  # The evaluation's report with the blessing section.
+  reported = results["validate_model"]["blessing"]
   for name in ("report.json", "report.md"):
-    cli.copy_file(evaluation.path(name), os.path.join(output_dir, name))
+    cli.copy_file(reported.path(name), os.path.join(output_dir, name))
   # Last: the config describes the run whose outputs lie beside it.
   cli.write_config(output_dir, config)
-  serving_dir = results["push"]["pushed"].counts["destination"]
   with open(os.path.join(output_dir, "report.md")) as f:
     print(f.read(), flush=True)
   _log(
     f"finished in {time.monotonic() - began:.0f}s; report: "
-    f"{os.path.join(output_dir, 'report.md')}; serving model: {serving_dir}"
+    f"{os.path.join(output_dir, 'report.md')}; "
+    f"{_pushed_line(results['push']['pushed'].counts)}"
   )
   return 0
+
+
+def _pushed_line(counts: dict) -> str:
+  """What the push step did, for the last line of the run."""
+  if counts["status"] != "not_blessed":
+    return f"serving model: {counts['destination']}"
+  kept = (
+    f"{counts['destination']} keeps the model an earlier run pushed"
+    if counts.get("kept")
+    else f"no serving model at {counts['destination']}"
+  )
+  return f"nothing pushed (not blessed): {counts['reason']}; {kept}"
 
 
 def main(argv: list[str]) -> int:

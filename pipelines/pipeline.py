@@ -2,9 +2,12 @@
 
 example_gen -> transform -> train_teacher x K -> distill_knowledge (train,
 and validation when one is held out) -> train_student -> evaluate, export ->
-push; optionally analyze (per-type F1 and the attention case study, after
-evaluate). Models are selected on the validation split only; dev and the
-other evaluation sets are only scored by evaluate.
+validate_model (the blessing: the student against the thresholds of the
+export section, and the SavedModel answering canaries in a fresh process)
+-> push (publishes only a blessed model); optionally analyze (per-type F1
+and the attention case study, after evaluate). Models are selected on the
+validation split only; dev and the other evaluation sets are only scored
+by evaluate.
 
 Each step receives only the config sections (or fields) it reads, so a
 change re-runs just the steps that depend on it: a new tau re-runs the
@@ -29,6 +32,7 @@ from components.push import push
 from components.train_student import train_student
 from components.train_teacher import train_teacher
 from components.transform import transform
+from components.validate_model import validate_model
 
 PIPELINE_NAME = "a2d"
 
@@ -70,10 +74,12 @@ def create_pipeline(
     beam_pipeline_args: Beam runner and options for the knowledge step.
     timing_repeats: Passes over dev when timing ensemble vs student (0
       skips the timing).
-    with_export: Include the serving export step.
+    with_export: Include the serving export step and its blessing
+      (`validate_model`).
     push_destination: With the export, publish the serving model to
-      `<push_destination>/<version>/` in a push step ("" leaves it in the
-      export artifact, e.g. for Kubeflow, where it is a run output).
+      `<push_destination>/<version>/` in a push step when it is blessed
+      ("" leaves it in the export artifact, e.g. for Kubeflow, where it and
+      the blessing are run outputs).
     with_analysis: Include the analyze step (F1 by question type of teacher
       vs student, and the attention case study, on dev).
     case_id: Question id of the case study ("" picks one).
@@ -175,15 +181,27 @@ def create_pipeline(
   serving = export(
     student=student.outputs["model"],
     vocab=data.outputs["vocab"],
-    config=params("data", "model", "export"),
+    config=params("data", "model", export=["version"]),
+  )
+  # A new threshold re-judges the blessing only.
+  gate = validate_model(
+    evaluation=report.outputs["evaluation"],
+    serving=serving.outputs["serving"],
+    min_f1_vs_single=config.export.min_f1_vs_single,
+    min_f1_vs_ensemble=config.export.min_f1_vs_ensemble,
   )
   nodes = [gen, data, *teachers, *knowledge.values(), student, report]
+  # The run's results, also where a later step reads them (for Kubeflow,
+  # which lists a run's outputs).
+  outputs = [report.outputs["evaluation"]]
   if with_export:
-    nodes.append(serving)
+    nodes += [serving, gate]
+    outputs += [serving.outputs["serving"], gate.outputs["blessing"]]
     if push_destination:
       nodes.append(
         push(
           serving=serving.outputs["serving"],
+          blessing=gate.outputs["blessing"],
           push_destination=push_destination,
         )
       )
@@ -201,4 +219,4 @@ def create_pipeline(
         tensorboard_dir=board("analysis"),
       )
     )
-  return kit.Pipeline(PIPELINE_NAME, nodes)
+  return kit.Pipeline(PIPELINE_NAME, nodes, outputs)

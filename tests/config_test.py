@@ -215,3 +215,43 @@ def test_validate_reports_runtime_choices_that_exclude_each_other():
     ["runtime.jit_compile=true", "runtime.deterministic=false"],
   ):
     assert config_lib.validate(config_lib.get_config("tiny", overrides)) == []
+
+
+# Fields with no range rule: booleans, and seeds any integer serves (the
+# type is still checked). A new field must get a rule or join this list.
+UNRANGED_FIELDS = {
+  "data.lowercase_words",
+  "data.synthetic_seed",
+  "data.split_seed",
+  "model.question_em",
+  "model.variational_dropout",
+  "distill.use_kd",
+  "distill.use_ans",
+  "distill.use_att",
+  "distill.stagewise",
+  "runtime.jit_compile",
+  "runtime.run_eagerly",
+}
+
+
+def test_every_field_has_a_range_rule_or_is_listed_as_unranged():
+  cfg = config_lib.ExperimentConfig()
+  fields = {
+    f"{section}.{name}"
+    for section, values in cfg.to_dict().items()
+    for name in values
+  }
+  ruled = {f"{section}.{name}" for section, name, _ in config_lib._RULES}
+  assert ruled <= fields, ruled - fields
+  assert fields - ruled == UNRANGED_FIELDS
+
+
+def test_values_of_the_wrong_type_are_problems_before_ranges():
+  cfg = config_lib.ExperimentConfig.from_dict(
+    {"train": {"epochs": "3", "batch_size": True}, "data": {"num_shards": 0}}
+  )
+  assert config_lib.validate(cfg) == [
+    "data.num_shards=0: must be >= 1",
+    "train.batch_size=True: must be an integer",
+    "train.epochs='3': must be an integer",
+  ]

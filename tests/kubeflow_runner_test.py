@@ -227,6 +227,7 @@ def test_compile_tiny_pipeline_has_one_task_per_teacher(tmp_path):
   assert set(spec["root"]["outputDefinitions"]["artifacts"]) == {
     "evaluate_evaluation",
     "export_serving",
+    "validate_model_blessing",
   }
   # The kit's code version is in every command, so a code change is a
   # KFP cache miss and a stale image fails loudly.
@@ -379,3 +380,12 @@ def test_cli_compiles_then_local_run_writes_report(tmp_path, monkeypatch):
   assert os.path.exists(
     os.path.join(serving.path, str(version), "saved_model.pb")
   )
+  # No push on Kubeflow: the blessing is a run output, with the report.
+  blessing = outputs["validate_model_blessing"]
+  with open(os.path.join(blessing.path, "blessing.json")) as f:
+    verdict = json.load(f)
+  assert verdict["infra"]["blessed"], verdict["infra"]["reason"]
+  assert {c["set"] for c in verdict["model"]["criteria"]} == set(report["sets"])
+  assert verdict["blessed"] == verdict["model"]["blessed"]
+  with open(os.path.join(blessing.path, "report.json")) as f:
+    assert json.load(f)["blessing"] == verdict

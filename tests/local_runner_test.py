@@ -5,7 +5,8 @@ SIGKILL while the second teacher trains, re-runs it (the first teacher is
 cached, the second resumes from its last finished epoch), checks every
 artifact and the report, and runs a third time, under another runtime
 setting, to see every step cached but the push, which finds the serving
-model already in place.
+model already in place, and a fourth time with a blessing threshold the
+student misses: nothing is pushed, the earlier model stays, exit 0.
 """
 
 import glob
@@ -19,7 +20,7 @@ import time
 import pytest
 from absl import flags
 
-from a2d_tf import kit
+from a2d_tf import kit, publish
 from a2d_tf.config import get_config
 from pipelines import local_runner
 from pipelines import pipeline as pipeline_lib
@@ -36,6 +37,10 @@ SMALL_RUN = [
   # stay compiled: over 3 epochs tracing costs less than eager steps.
   "--override=train.batch_size=128",
   "--timing_repeats=1",
+  # Students this small are no better than their teachers: bless on the
+  # infra check alone, so the push publishes (a later run tightens it).
+  "--override=export.min_f1_vs_single=-100",
+  "--override=export.min_f1_vs_ensemble=-100",
 ]
 
 
@@ -170,6 +175,13 @@ def test_killed_run_resumes_then_everything_is_cached(tmp_path):
   assert os.path.getsize(out / ".a2d.lock") == 0  # released
   assert (out / "serving" / "1" / "saved_model.pb").exists()
   assert "push: done" in log and "pushed.status=published" in log
+  blessing = report["blessing"]
+  assert blessing["blessed"] and blessing["infra"]["blessed"]
+  assert {c["set"] for c in blessing["model"]["criteria"]} == {
+    "dev",
+    "adversarial",
+  }
+  assert "## Blessing" in (out / "report.md").read_text()
   for run in ("teacher_0", "teacher_1", "student"):
     assert glob.glob(
       str(out / "tensorboard" / run / "**" / "*tfevents*"), recursive=True
@@ -198,10 +210,30 @@ def test_killed_run_resumes_then_everything_is_cached(tmp_path):
   assert third.returncode == 0, third.stderr[-3000:]
   progress = [x for x in third.stdout.splitlines() if "] [" in x]
   steps = [line for line in progress if "] push: " not in line]
-  assert len(steps) == 9
+  assert len(steps) == 10
   assert all(": cached (" in line for line in steps)
   pushes = [line for line in progress if "] push: " in line]
   assert len(pushes) == 2 and "pushed.status=unchanged" in pushes[1]
+
+  # A threshold the student misses: the blessing is judged again, nothing
+  # is pushed, the run still succeeds and its last line says why.
+  published = publish.published_fingerprint(str(out / "serving" / "1"))
+  fourth = _run(
+    [f"--output_dir={out}", *SMALL_RUN, "--override=export.min_f1_vs_single=50"]
+  )
+  assert fourth.returncode == 0, fourth.stderr[-3000:]
+  last = fourth.stdout.strip().splitlines()[-1]
+  # Every set fails at 50 points; the reason lists them in report order.
+  assert "nothing pushed (not blessed): model not blessed (" in last
+  assert "dev: student F1 - single mean = " in last
+  assert "keeps the model an earlier run pushed" in last
+  assert "pushed.status=not_blessed" in fourth.stdout
+  assert publish.published_fingerprint(str(out / "serving" / "1")) == published
+  blessing = json.loads((out / "report.json").read_text())["blessing"]
+  assert not blessing["blessed"] and blessing["infra"]["blessed"]
+  failed = [c for c in blessing["model"]["criteria"] if not c["passed"]]
+  assert {c["criterion"] for c in failed} == {"student_minus_single"}
+  assert "**not blessed**" in (out / "report.md").read_text()
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,14 @@ DOWNSTREAM_OF_KNOWLEDGE = {
   "train_student",
   "evaluate",
   "export",
+  "validate_model",
+}
+# What a new student re-runs.
+DOWNSTREAM_OF_STUDENT = {
+  "train_student",
+  "evaluate",
+  "export",
+  "validate_model",
 }
 
 
@@ -42,6 +50,7 @@ def test_pipeline_has_one_node_per_step_and_teacher():
     "train_student",
     "evaluate",
     "export",
+    "validate_model",
   ]
   knowledge = pipe.node("distill_knowledge_train")
   assert [c.node_id for c in knowledge.inputs["teachers"]] == [
@@ -74,7 +83,7 @@ def test_evaluate_reads_the_training_knowledge_not_dev_knowledge():
 def test_student_epochs_rerun_the_student_only():
   before = _plan()
   after = _plan(["distill.epochs=5"])
-  assert _changed(before, after) == {"train_student", "evaluate", "export"}
+  assert _changed(before, after) == DOWNSTREAM_OF_STUDENT
 
 
 def test_new_temperature_reruns_knowledge_and_after_only():
@@ -91,7 +100,7 @@ def test_new_loss_weight_or_ablation_reruns_student_and_after_only():
     "distill.stagewise=true",
   ):
     after = _plan([override])
-    assert _changed(before, after) == {"train_student", "evaluate", "export"}
+    assert _changed(before, after) == DOWNSTREAM_OF_STUDENT
 
 
 def test_more_teachers_keep_the_trained_ones():
@@ -126,6 +135,7 @@ def test_analysis_and_export_are_optional_steps():
   )
   ids = [n.id for n in pipe.nodes]
   assert ids[-2:] == ["evaluate", "analyze"] and "export" not in ids
+  assert "validate_model" not in ids
   analyze = pipe.node("analyze")
   assert analyze.inputs["evaluation"].node_id == "evaluate"
   assert analyze.inputs["student"].node_id == "train_student"
@@ -138,7 +148,7 @@ def test_analysis_and_export_are_optional_steps():
   with_steps = kit.plan(pipe)
   del with_steps["analyze"]
   default = _plan()
-  del default["export"]
+  del default["export"], default["validate_model"]
   assert with_steps == default
 
 
@@ -181,8 +191,14 @@ def test_editing_figures_or_report_keeps_the_teachers(monkeypatch):
   after = _plan_with_edit(monkeypatch, "a2d_tf/figures.py")
   assert _changed(before, after) == {"analyze"}
   after = _plan_with_edit(monkeypatch, "a2d_tf/report.py")
-  # The analysis reads the evaluation's predictions.
-  assert _changed(before, after) == {"evaluate", "analyze"}
+  # The analysis reads the evaluation's predictions; the blessing reads
+  # its report, and the push the blessing.
+  assert _changed(before, after) == {
+    "evaluate",
+    "analyze",
+    "validate_model",
+    "push",
+  }
 
 
 def test_editing_a_layer_retrains_every_model(monkeypatch):
@@ -193,16 +209,20 @@ def test_editing_a_layer_retrains_every_model(monkeypatch):
     "train_teacher_1",
     *DOWNSTREAM_OF_KNOWLEDGE,
     "analyze",
-    "push",  # its input, the export, changed
+    "push",  # its inputs, the export and the blessing, changed
   }
 
 
 def test_push_publishes_the_export_when_given_a_destination():
   config = config_lib.get_config("tiny")
   pipe = pipeline.create_pipeline(config, push_destination="/srv/a2d")
-  assert [n.id for n in pipe.nodes][-2:] == ["export", "push"]
+  assert [n.id for n in pipe.nodes][-3:] == ["export", "validate_model", "push"]
   push = pipe.node("push")
   assert push.inputs["serving"].node_id == "export"
+  assert push.inputs["blessing"].node_id == "validate_model"
+  gate = pipe.node("validate_model")
+  assert gate.inputs["evaluation"].node_id == "evaluate"
+  assert gate.inputs["serving"].node_id == "export"
   assert push.params == {"push_destination": "/srv/a2d"}
   assert push.component.always_run
   with_push = kit.plan(pipe)
@@ -230,3 +250,21 @@ def test_only_the_train_steps_are_resumable():
   pipe = pipeline.create_pipeline(config_lib.get_config("tiny"))
   resumable = {n.id for n in pipe.nodes if n.component.resumable}
   assert resumable == {"train_teacher_0", "train_teacher_1", "train_student"}
+
+
+def test_new_blessing_threshold_rejudges_the_blessing_only():
+  before = _plan(push_destination="/serving")
+  for override in ("export.min_f1_vs_single=0", "export.min_f1_vs_ensemble=-2"):
+    after = _plan([override], push_destination="/serving")
+    assert _changed(before, after) == {"validate_model", "push"}
+  after = _plan(["export.version=2"], push_destination="/serving")
+  assert _changed(before, after) == {"export", "validate_model", "push"}
+
+
+def test_evaluation_serving_and_blessing_are_the_run_outputs():
+  pipe = pipeline.create_pipeline(config_lib.get_config("tiny"))
+  assert [(c.node_id, c.key) for c in pipe.outputs] == [
+    ("evaluate", "evaluation"),
+    ("export", "serving"),
+    ("validate_model", "blessing"),
+  ]

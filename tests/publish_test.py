@@ -4,6 +4,7 @@ import os
 
 import pytest
 
+from a2d_tf import blessing as blessing_lib
 from a2d_tf import kit, publish
 from components.push import push
 
@@ -61,13 +62,34 @@ def fake_export(serving: kit.OutputArtifact, text: str):
   serving.counts["version"] = 3
 
 
-def _pipe(text, dest):
+@kit.component(
+  inputs={"serving": "ServingModel"}, outputs={"blessing": "Blessing"}
+)
+def fake_blessing(
+  serving: kit.Artifact, blessing: kit.OutputArtifact, blessed: bool
+):
+  del serving
+  reason = "fine" if blessed else "model not blessed (dev: -3.0 < -1)"
+  blessing_lib.write(
+    blessing.uri,
+    {"blessed": blessed, "reason": reason, "model": {}, "infra": {}},
+  )
+  blessing.counts.update(blessed=blessed, reason=reason)
+
+
+def _pipe(text, dest, blessed=True):
   exported = fake_export(text=text)
+  gate = fake_blessing(serving=exported.outputs["serving"], blessed=blessed)
   return kit.Pipeline(
     "p",
     [
       exported,
-      push(serving=exported.outputs["serving"], push_destination=dest),
+      gate,
+      push(
+        serving=exported.outputs["serving"],
+        blessing=gate.outputs["blessing"],
+        push_destination=dest,
+      ),
     ],
   )
 
@@ -91,7 +113,11 @@ def test_push_step_publishes_every_run_and_records_it(tmp_path):
   # Back to a cached export: the push runs again and puts it back.
   runner = kit.LocalDagRunner(root)
   again = runner.run(_pipe("a", dest))
-  assert runner.statuses == {"fake_export": "cached", "push": "ran"}
+  assert runner.statuses == {
+    "fake_export": "cached",
+    "fake_blessing": "cached",
+    "push": "ran",
+  }
   assert again["push"]["pushed"].counts["status"] == publish.REPLACED
   assert _read(os.path.join(dest, "3", "saved_model.pb")) == "a"
   runner = kit.LocalDagRunner(root)
@@ -107,12 +133,15 @@ def test_push_rejects_a_missing_version_folder(tmp_path):
     serving.counts["version"] = 1
 
   exported = empty_export()
+  gate = fake_blessing(serving=exported.outputs["serving"], blessed=True)
   pipe = kit.Pipeline(
     "p",
     [
       exported,
+      gate,
       push(
         serving=exported.outputs["serving"],
+        blessing=gate.outputs["blessing"],
         push_destination=str(tmp_path / "serving"),
       ),
     ],
@@ -120,3 +149,25 @@ def test_push_rejects_a_missing_version_folder(tmp_path):
   with pytest.raises(FileNotFoundError):
     kit.LocalDagRunner(str(tmp_path / "artifacts")).run(pipe)
   assert not os.path.exists(tmp_path / "serving" / "1")
+
+
+def test_push_publishes_nothing_without_a_blessing(tmp_path):
+  dest = str(tmp_path / "serving")
+  root = str(tmp_path / "artifacts")
+  # No model yet: nothing is published, and the counts say why.
+  first = kit.LocalDagRunner(root).run(_pipe("a", dest, blessed=False))
+  assert first["push"]["pushed"].counts == {
+    "version": 3,
+    "status": publish.NOT_BLESSED,
+    "destination": os.path.join(dest, "3"),
+    "reason": "model not blessed (dev: -3.0 < -1)",
+    "kept": "",
+  }
+  assert not os.path.exists(dest)
+  # A blessed model is published; a later unblessed one leaves it serving.
+  good = kit.LocalDagRunner(root).run(_pipe("b", dest))
+  later = kit.LocalDagRunner(root).run(_pipe("c", dest, blessed=False))
+  counts = later["push"]["pushed"].counts
+  assert counts["status"] == publish.NOT_BLESSED
+  assert counts["kept"] == good["fake_export"]["serving"].fingerprint
+  assert _read(os.path.join(dest, "3", "saved_model.pb")) == "b"

@@ -1,5 +1,6 @@
 """Tests of the serving export: raw text in a fresh process, CLI, contract."""
 
+import base64
 import dataclasses
 import json
 import os
@@ -26,6 +27,7 @@ NUM_TRAIN, NUM_DEV = 12, 3
 # path) that refuses to import a2d_tf: the export must need only TensorFlow
 # and tensorflow-text.
 LOAD_SCRIPT = r"""
+import base64
 import json
 import sys
 
@@ -53,18 +55,25 @@ def answer(questions, contexts):
       "start_char": int(start),
       "end_char": int(end),
       "score": float(score),
+      "status": status.decode("utf-8"),
     }
-    for text, start, end, score in zip(
+    for text, start, end, score, status in zip(
       out["answer"].numpy(),
       out["start_char"].numpy(),
       out["end_char"].numpy(),
       out["score"].numpy(),
+      out["status"].numpy(),
     )
   ]
 
 
+# Rows travel as base64: some are not UTF-8.
+def raw(values):
+  return [base64.b64decode(v) for v in values]
+
+
 result = {
-  "batch": answer(request["questions"], request["contexts"]),
+  "batch": answer(raw(request["questions"]), raw(request["contexts"])),
   "all_empty": answer(["", "Who?"], ["", "   "]),
   "a2d_imported": any(m.startswith("a2d_tf") for m in sys.modules),
 }
@@ -88,8 +97,36 @@ def _serving_records(dev):
     _record("empty_context", "", dev[0].question),
     _record("empty_question", dev[0].context, ""),
     _record("blank_context", " \n\t ", dev[0].question),
+    # Control and invisible characters are whitespace, in training features
+    # and in serving alike.
+    _record(
+      "nul_question", dev[1].context, dev[1].question.replace(" ", "\x00 ", 1)
+    ),
+    _record(
+      "nul_context",
+      dev[2].context.replace(" ", "\x00\u200b", 3),
+      dev[2].question,
+    ),
+    _record("invisible_question", dev[0].context, "\u200b\u2060\ufeff"),
+    _record("invisible_context", "\u200d\x00\u200e", dev[0].question),
     dev[3],
   ]
+
+
+# Rows that are not UTF-8, with the status each must get.
+INVALID_ROWS = [
+  (b"Who \xff?", b"Mafith Society showed its work.", "invalid_utf8_question"),
+  (b"Who?", b"Mafith \xc0\x80 Society.", "invalid_utf8_context"),
+  (b"Who?", b"\xed\xa0\x80 encoded surrogate", "invalid_utf8_context"),
+]
+
+
+def _expected_status(record):
+  if not tokenization.tokenize(record.question):
+    return "empty_question"
+  if not tokenization.tokenize(record.context):
+    return "empty_context"
+  return "ok"
 
 
 @pytest.fixture(scope="module")
@@ -146,19 +183,23 @@ def _offline(reader, vocab, records, out_dir):
   return predictions
 
 
-def _serve_in_fresh_process(path, records, work_dir):
+def _b64(values):
+  return [base64.b64encode(v).decode("ascii") for v in values]
+
+
+def _serve_in_fresh_process(path, records, work_dir, extra_rows=()):
   request = os.path.join(work_dir, "request.json")
   response = os.path.join(work_dir, "response.json")
   script = os.path.join(work_dir, "load.py")
   with open(script, "w") as f:
     f.write(LOAD_SCRIPT)
+  questions = [r.question.encode("utf-8") for r in records]
+  contexts = [r.context.encode("utf-8") for r in records]
+  questions += [q for q, _, _ in extra_rows]
+  contexts += [c for _, c, _ in extra_rows]
   with open(request, "w", encoding="utf-8") as f:
     json.dump(
-      {
-        "path": path,
-        "questions": [r.question for r in records],
-        "contexts": [r.context for r in records],
-      },
+      {"path": path, "questions": _b64(questions), "contexts": _b64(contexts)},
       f,
     )
   env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
@@ -195,22 +236,36 @@ def test_serving_default_fresh_process_matches_offline_predictions(
   assert len(long_tokens) > CONFIG.data.max_passage_len
   offline = _offline(reader, vocab, records, str(tmp_path / "offline"))
 
-  result = _serve_in_fresh_process(exported, records, str(tmp_path))
+  result = _serve_in_fresh_process(
+    exported, records, str(tmp_path), INVALID_ROWS
+  )
 
   assert not result["a2d_imported"]
-  served = dict(zip([r.id for r in records], result["batch"], strict=True))
+  answered, invalid = result["batch"][: len(records)], result["batch"][-3:]
+  served = dict(zip([r.id for r in records], answered, strict=True))
+  for got, (_, _, status) in zip(invalid, INVALID_ROWS, strict=True):
+    assert got == {
+      "answer": "",
+      "start_char": -1,
+      "end_char": -1,
+      "score": 0.0,
+      "status": status,
+    }
   for record in records:
     got = served[record.id]
     assert (
       record.context[got["start_char"] : got["end_char"]] == got["answer"]
     ), record.id
-    if not record.question.strip() or not record.context.strip():
+    status = _expected_status(record)
+    assert got["status"] == status, record.id
+    if status != "ok":
       assert record.id not in offline
       assert got == {
         "answer": "",
         "start_char": -1,
         "end_char": -1,
         "score": 0.0,
+        "status": status,
       }, record.id
       continue
     want = offline[record.id]
@@ -229,6 +284,12 @@ def test_serving_default_fresh_process_matches_offline_predictions(
   assert served["unicode"]["start_char"] >= 0
   for got in result["all_empty"]:
     assert got["answer"] == "" and got["score"] == 0.0
+  assert [got["status"] for got in result["all_empty"]] == [
+    "empty_question",
+    "empty_context",
+  ]
+  # A NUL between words is a space: the question keeps its later words.
+  assert served["nul_question"]["status"] == "ok"
 
 
 def test_predict_features_equals_reader(exported, trained, tmp_path):
@@ -266,9 +327,7 @@ def test_question_em_reader_serves_its_offline_answers(trained, tmp_path):
   path = serving.export_serving_model(
     reader, vocab, CONFIG, str(tmp_path / "serving"), version=1
   )
-  records = [
-    r for r in _serving_records(dev) if r.question.strip() and r.context.strip()
-  ]
+  records = [r for r in _serving_records(dev) if _expected_status(r) == "ok"]
   offline = _offline(reader, vocab, records, str(tmp_path / "offline"))
   loaded = tf.saved_model.load(path)
   served = loaded.signatures[serving.SERVING_SIGNATURE](
@@ -338,6 +397,7 @@ def test_saved_model_cli_lists_both_signatures(exported):
     ("outputs", "start_char"): ("DT_INT64", "(-1)"),
     ("outputs", "end_char"): ("DT_INT64", "(-1)"),
     ("outputs", "score"): ("DT_FLOAT", "(-1)"),
+    ("outputs", "status"): ("DT_STRING", "(-1)"),
   }
   assert signatures["predict_features"] == {
     ("inputs", "question_ids"): ("DT_INT32", "(-1, -1)"),

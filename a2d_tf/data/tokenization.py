@@ -1,10 +1,21 @@
 """The one tokenizer of a2d, built on tensorflow-text ops.
 
-Text is split on whitespace (Unicode separators, ASCII whitespace and control
-characters are dropped) and every punctuation or symbol character (Unicode
-categories P* and S*, which include most emoji) becomes its own token; all
-other runs of characters (letters, digits, marks, CJK ideographs) stay
-together. "Don't (x)." gives `Don ' t ( x ) .`.
+Text is split on whitespace and every punctuation or symbol character
+(Unicode categories P* and S*, which include most emoji) becomes its own
+token; all other runs of characters (letters, digits, combining marks, CJK
+ideographs) stay together. "Don't (x)." gives `Don ' t ( x ) .`.
+
+Whitespace is every character that shows nothing: ASCII whitespace,
+Unicode separators (Z*), control characters (Cc: NUL and the other C0 and
+C1 controls, DEL), format characters (Cf: zero-width space, zero-width
+joiner and non-joiner, word joiner, BOM, soft hyphen, the bidirectional
+marks and embeddings, tag characters) and the other default-ignorable code
+points (variation selectors, the combining grapheme joiner, Hangul
+fillers, Mongolian free variation selectors). So `Who\x00 met ecole?` gives
+`Who met ecole ?`, a string of only invisible characters has no token, and
+an emoji sequence joined by zero-width joiners gives its emoji one by one.
+These characters are replaced by spaces before splitting, one code point
+for one, so the offsets still count the original string's code points.
 
 The same graph ops run eagerly from Python (`tokenize`, `tokenize_many`), in
 tf.data, and inside a SavedModel signature (`tokenize_batch_tf` works in graph
@@ -22,9 +33,16 @@ from collections.abc import Sequence
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+# Characters that show nothing (see the module docstring), each replaced by
+# one space before splitting: whitespace, separators, controls, format
+# characters and the default-ignorable code points outside Cf.
+INVISIBLE_PATTERN = (
+  r"[\s\p{Z}\p{Cc}\p{Cf}\x{034F}\x{115F}\x{1160}\x{17B4}\x{17B5}"
+  r"\x{180B}-\x{180F}\x{3164}\x{FE00}-\x{FE0F}\x{FFA0}\x{E0100}-\x{E01EF}]"
+)
 # Runs of whitespace are dropped; each punctuation/symbol character is a
 # delimiter that is kept as a token of its own.
-_DELIM_PATTERN = r"[\s\p{Z}\p{Cc}]+|[\p{P}\p{S}]"
+_DELIM_PATTERN = r"[\s\p{Z}]+|[\p{P}\p{S}]"
 _KEEP_PATTERN = r"[\p{P}\p{S}]"
 
 # Strings tokenized per eager call of `tokenize_many`.
@@ -96,9 +114,13 @@ def tokenize_batch_tf(
   Returns:
     A tuple `(tokens, starts, ends)`: tf.string ragged `[batch, (tokens)]`
     and int64 ragged `[batch, (tokens)]` code-point start and end (exclusive)
-    offsets of each token.
+    offsets of each token into the input strings. Bytes that are not
+    UTF-8 stay inside tokens (`a2d_tf.serving` answers such rows with a
+    status instead).
   """
   strings = tf.convert_to_tensor(strings, dtype=tf.string)
+  # One space per invisible character keeps every code-point offset.
+  strings = tf.strings.regex_replace(strings, INVISIBLE_PATTERN, " ")
   tokens, byte_starts, byte_ends = tf_text.regex_split_with_offsets(
     strings, _DELIM_PATTERN, _KEEP_PATTERN
   )

@@ -419,6 +419,9 @@ def _read_glove(
     for line_number, raw in enumerate(f, start=1):
       try:
         line = raw.decode("utf-8").rstrip("\r\n")
+        if line_number == 1:
+          # A byte order mark is skipped, as in every a2d reader.
+          line = line.removeprefix("\ufeff")
       except UnicodeDecodeError as e:
         raise DataError(
           f"line {line_number}: not UTF-8 ({e})", path=path

@@ -232,10 +232,20 @@ def component(
 
 @dataclasses.dataclass
 class Pipeline:
-  """An ordered list of nodes; each node's inputs come from earlier nodes."""
+  """An ordered list of nodes; each node's inputs come from earlier nodes.
+
+  Attributes:
+    name: The pipeline's name.
+    nodes: The nodes in run order.
+    outputs: Channels that are the run's results even where a later node
+      reads them (e.g. the evaluation a blessing step reads). The outputs
+      no node reads are results anyway; runners that list a run's outputs
+      (Kubeflow) list both.
+  """
 
   name: str
   nodes: list[Node]
+  outputs: list[Channel] = dataclasses.field(default_factory=list)
 
   def __post_init__(self):
     seen = set()
@@ -249,6 +259,12 @@ class Pipeline:
             "run before it."
           )
       seen.add(node.id)
+    for channel in self.outputs:
+      if channel.node_id not in seen:
+        raise ValueError(
+          f"Pipeline output {channel.node_id}.{channel.key} names no node "
+          "of the pipeline."
+        )
 
   def node(self, node_id: str) -> Node:
     for node in self.nodes:

@@ -246,9 +246,10 @@ def to_kfp_pipeline(
 
   Every node becomes a task named (display name) after the node id; node
   parameters become constant JSON string arguments, and the node id the
-  `NODE_ID` argument. The outputs no node
-  consumes (the evaluation report, the serving model) are the pipeline's
-  outputs, named `<node_id>_<key>`.
+  `NODE_ID` argument. The outputs no node consumes, and those the kit
+  pipeline names in `Pipeline.outputs` (the evaluation report, the serving
+  model, its blessing), are the pipeline's outputs, named
+  `<node_id>_<key>`, in node order.
 
   Args:
     pipeline: The kit pipeline, e.g. from `pipeline.create_pipeline`.
@@ -268,6 +269,7 @@ def to_kfp_pipeline(
     for node in pipeline.nodes
     for key in node.component.outputs
     if (node.id, key) not in consumed
+    or any((c.node_id, c.key) == (node.id, key) for c in pipeline.outputs)
   ]
   outputs_type = typing.NamedTuple(
     "Outputs", [(output_name(n, k), dsl.Artifact) for n, k in sinks]

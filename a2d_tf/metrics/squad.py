@@ -10,7 +10,8 @@ prediction exactly but has F1 0.
 Unlike the official script, the functions here never print: questions
 without a prediction score 0 and are returned in `Evaluation.missing_ids`
 for the caller to report, and a malformed dataset raises `DataError` naming
-the offending entry instead of a `KeyError`.
+the offending entry instead of a `KeyError`; so does a question id that
+occurs twice (the official script scores it twice), naming both places.
 """
 
 from __future__ import annotations
@@ -104,14 +105,17 @@ def iter_questions(dataset: Sequence[Any]) -> Iterator[Question]:
     `Question`s in file order.
 
   Raises:
-    DataError: An entry lacks a field, has the wrong type, or a question has
-      no gold answer; the message names the entry.
+    DataError: An entry lacks a field, has the wrong type, a question has
+      no gold answer, or two questions share an id (the official script
+      would count such a question twice); the message names the entry, or
+      both entries.
   """
   if not isinstance(dataset, list):
     raise DataError(
       f"expected a list of articles, got {type(dataset).__name__}",
       field="data",
     )
+  seen: dict[str, str] = {}
   for a, article in enumerate(dataset):
     paragraphs = _require(article, "paragraphs", list, f"data[{a}]")
     for p, paragraph in enumerate(paragraphs):
@@ -120,6 +124,13 @@ def iter_questions(dataset: Sequence[Any]) -> Iterator[Question]:
       for q, qa in enumerate(qas):
         qa_where = f"{where}.qas[{q}]"
         qid = _require(qa, "id", str, qa_where)
+        if qid in seen:
+          raise DataError(
+            f"duplicate id (first at {seen[qid]}, again at {qa_where})",
+            record_id=qid,
+            field="id",
+          )
+        seen[qid] = qa_where
         answers = _require(qa, "answers", list, qa_where, qid)
         if not answers:
           raise DataError(
