@@ -201,6 +201,11 @@ def test_killed_run_resumes_then_everything_is_cached(tmp_path):
       ["--dataset=json", "--train_file=/no/train.json", "--dev_file=/no/d"],
       "/no/train.json",
     ),
+    (["--dataset=narrativeqa"], "needs --narrativeqa_dir"),
+    (
+      ["--dataset=narrativeqa", "--narrativeqa_dir=/no/nqa"],
+      "--narrativeqa_dir /no/nqa: no such directory",
+    ),
     (["--num_teachers=0"], "a2d: error:"),
     (["--no_such_flag"], "a2d: error:"),
     (["stray"], "unexpected arguments: stray"),
