@@ -1,5 +1,7 @@
 """Tests of the evaluation report's scoring and Markdown."""
 
+import json
+
 import pytest
 
 from a2d_tf import report
@@ -290,3 +292,38 @@ def test_render_markdown_mixes_squad_and_narrativeqa_sets():
   assert "Sets: test = NarrativeQA test." in text
   assert "NarrativeQA sets (test): BLEU-1 and BLEU-4 over the whole set" in text
   assert "| teacher | dev EM | dev F1 | test BLEU-1 |" in text
+
+
+def test_summary_takes_each_sets_own_metrics():
+  ids = _ids(8)
+  squad_set = report.score_set(
+    _squad(ids),
+    [_answers(ids, ids[:2]), _answers(ids, ids[:4])],
+    _answers(ids, ids[:6]),
+    _answers(ids, ids[:3]),
+    50,
+  )
+  refs = _refs(8)
+  nids = list(refs)
+  narrative = report.score_narrativeqa_set(
+    refs,
+    [_free_text(nids, nids[:2]), _free_text(nids, nids[:4])],
+    _free_text(nids, nids[:6]),
+    _free_text(nids, nids[:5]),
+    50,
+  )
+  found = report.summary(
+    {
+      "sets": {"dev": squad_set, "test": narrative},
+      "parameters": {"teacher": 10, "student": 10},
+      "inference": {"k": 2, "repeats": 0},
+    }
+  )
+  assert set(found["sets"]["dev"]["student"]) == {"exact_match", "f1"}
+  test = found["sets"]["test"]
+  assert set(test["student"]) == {"bleu_1", "bleu_4", "rouge_l"}
+  assert test["single"]["rouge_l"] == 37.5
+  assert set(test["single"]["std"]) == {"bleu_1", "bleu_4", "rouge_l"}
+  assert test["gain_kept"] == 0.67
+  assert set(test["intervals"]["student_minus_ensemble"]) == {"rouge_l"}
+  json.dumps(found)
