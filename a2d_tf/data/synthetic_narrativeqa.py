@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import hashlib
 import os
 import random
@@ -249,36 +250,45 @@ def write_layout(directory: str, layout: Layout) -> dict[str, str]:
   return paths
 
 
-_OUTPUT_DIR = flags.DEFINE_string(
-  "output_dir", None, "Directory to write the layout into.", required=True
-)
-_TRAIN = flags.DEFINE_integer("train_documents", 150, "Train documents.")
-_VALID = flags.DEFINE_integer("valid_documents", 25, "Valid documents.")
-_TEST = flags.DEFINE_integer("test_documents", 25, "Test documents.")
-_PER = flags.DEFINE_integer(
-  "passages_per_document", 1, "Corpus passages per summary."
-)
-_UNANSWERABLE = flags.DEFINE_float(
-  "unanswerable", 0.05, "Share of questions without an answer in the text."
-)
-_SEED = flags.DEFINE_integer("seed", 13, "Seed.")
+def _define_flags() -> dict[str, flags.FlagHolder]:
+  """The command line's flags, defined only when run as a program.
+
+  The library is imported beside the pipeline's CLI, which has its own
+  `--output_dir`: flags defined at import would clash with it.
+  """
+  return {
+    "output_dir": flags.DEFINE_string(
+      "output_dir", None, "Directory to write the layout into.", required=True
+    ),
+    "train": flags.DEFINE_integer("train_documents", 150, "Train documents."),
+    "valid": flags.DEFINE_integer("valid_documents", 25, "Valid documents."),
+    "test": flags.DEFINE_integer("test_documents", 25, "Test documents."),
+    "per": flags.DEFINE_integer(
+      "passages_per_document", 1, "Corpus passages per summary."
+    ),
+    "unanswerable": flags.DEFINE_float(
+      "unanswerable", 0.05, "Share of questions without an answer in the text."
+    ),
+    "seed": flags.DEFINE_integer("seed", 13, "Seed."),
+  }
 
 
-def main(argv: list[str]) -> None:
+def main(defined: dict[str, flags.FlagHolder], argv: list[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   layout = generate_layout(
-    _TRAIN.value,
-    _VALID.value,
-    _TEST.value,
-    _PER.value,
-    _UNANSWERABLE.value,
-    _SEED.value,
+    defined["train"].value,
+    defined["valid"].value,
+    defined["test"].value,
+    defined["per"].value,
+    defined["unanswerable"].value,
+    defined["seed"].value,
   )
-  write_layout(_OUTPUT_DIR.value, layout)
+  output_dir = defined["output_dir"].value
+  write_layout(output_dir, layout)
   counts = ", ".join(f"{k}={v}" for k, v in layout.counts().items())
-  print(f"wrote {_OUTPUT_DIR.value}: {counts}")
+  print(f"wrote {output_dir}: {counts}")
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(functools.partial(main, _define_flags()))
