@@ -26,7 +26,9 @@ def validation_eval_fn(
   """`model -> {"exact_match", "f1"}` on the validation split, or None.
 
   None when the run holds out no validation split
-  (`data.validation_fraction=0`); training then keeps the last epoch.
+  (`data.validation_fraction=0`); training then keeps the last epoch. A
+  NarrativeQA validation split is scored against its reference answers
+  (`artifacts.selection_data`).
   """
   split = artifacts.validation_split(examples)
   if split is None:
@@ -34,7 +36,7 @@ def validation_eval_fn(
   return inference.make_dev_eval_fn(
     artifacts.eval_dataset(features, split, config),
     {r.id: r for r in artifacts.read_split(examples, split)},
-    artifacts.squad_data(examples, split),
+    artifacts.selection_data(examples, split),
     config.model.max_answer_len,
     jit_compile=config.runtime.jit_compile and not config.runtime.run_eagerly,
   )

@@ -8,15 +8,22 @@
   single model; teacher 0 alone would be one seed's luck), and `teachers`,
   each teacher's own scores.
 * `ensemble` and `student`, EM/F1 in percent; on adversarial sets the worst
-  case over each original question's variants.
-* `gain_kept`: the share of the ensemble's F1 gain over the single mean
-  that the student keeps, `(student - single) / (ensemble - single)`
-  (`gain_kept_exact_match` on EM); None when the ensemble gains nothing.
+  case over each original question's variants. NarrativeQA sets
+  (`score_narrativeqa_set`) have BLEU-1, BLEU-4 and ROUGE-L against both
+  reference answers instead (`metrics.narrativeqa`): BLEU is corpus-level,
+  ROUGE-L the mean over questions. Each set names its `task`, its
+  `metrics` and its `primary` metric (F1, or ROUGE-L).
+* `gain_kept`: the share of the ensemble's gain over the single mean on the
+  primary metric that the student keeps, `(student - single) / (ensemble -
+  single)` (`gain_kept_<metric>` on each other metric, e.g.
+  `gain_kept_exact_match`, `gain_kept_bleu_4`); None when the ensemble
+  gains nothing.
 * `intervals`: paired bootstrap intervals (`metrics.bootstrap`, resampling
   the set's questions, or original questions on adversarial sets) of
-  `student - single mean` and `student - ensemble`, EM and F1, in points.
-  A difference whose interval contains 0 is not resolved by the set, and
-  the Markdown says so.
+  `student - single mean` and `student - ensemble`, in points: EM and F1,
+  or ROUGE-L on NarrativeQA sets (BLEU is corpus-level: it has no
+  per-question score to resample). A difference whose interval contains 0
+  is not resolved by the set, and the Markdown says so.
 * `knowledge_diagnostics` (top level): per split (the training split's
   knowledge, and dev) each teacher's and the ensemble's F1 against gold and
   the sharpness of the soft distributions at tau (`diagnostics`): on the
@@ -30,14 +37,23 @@
 from __future__ import annotations
 
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from a2d_tf.metrics import adversarial, bootstrap
+from a2d_tf.metrics import narrativeqa as narrativeqa_metrics
 from a2d_tf.metrics import squad as squad_metrics
 
 SYSTEMS = ("single", "ensemble", "student")
 METRICS = ("exact_match", "f1")
+NARRATIVEQA_METRICS = ("bleu_1", "bleu_4", "rouge_l")
+METRIC_LABELS = {
+  "exact_match": "EM",
+  "f1": "F1",
+  "bleu_1": "BLEU-1",
+  "bleu_4": "BLEU-4",
+  "rouge_l": "ROUGE-L",
+}
 # (name in `intervals`, the system the student is compared with)
 COMPARISONS = (
   ("student_minus_single", "single"),
@@ -113,7 +129,7 @@ def score_set(
   num_resamples: int = bootstrap.DEFAULT_RESAMPLES,
   seed: int = 0,
 ) -> dict[str, Any]:
-  """Every system's scores on one set, the gain kept and the intervals.
+  """Every system's scores on one SQuAD set, the gain kept and intervals.
 
   Args:
     squad_data: The set's SQuAD `data` list.
@@ -125,24 +141,122 @@ def score_set(
 
   Returns:
     `single`, `teachers`, `ensemble`, `student`, `gain_kept`,
-    `gain_kept_exact_match` and `intervals` (see the module docstring).
+    `gain_kept_exact_match` and `intervals` (see the module docstring),
+    with `task` "squad", `metrics` and `primary` "f1".
+  """
+  return _score_systems(
+    lambda predictions: score_details(squad_data, predictions),
+    "squad",
+    METRICS,
+    METRICS,
+    "f1",
+    teacher_predictions,
+    ensemble_predictions,
+    student_predictions,
+    num_resamples,
+    seed,
+  )
+
+
+def narrativeqa_details(
+  references: Mapping[str, Sequence[str]], predictions: Mapping[str, str]
+) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
+  """BLEU-1, BLEU-4, ROUGE-L in percent, and ROUGE-L per question.
+
+  Returns:
+    The summary (the three scores, `num_questions`, `num_missing`: questions
+    without a prediction, scored as empty answers) and `{"rouge_l":
+    {question id: ROUGE-L in [0, 1]}}`.
+  """
+  details = narrativeqa_metrics.evaluate_with_details(references, predictions)
+  summary = {
+    **details.summary(),
+    "num_questions": len(details.rouge_l_by_id),
+    "num_missing": len(details.missing_ids),
+  }
+  return summary, {"rouge_l": details.rouge_l_by_id}
+
+
+def score_narrativeqa_set(
+  references: Mapping[str, Sequence[str]],
+  teacher_predictions: Sequence[Mapping[str, str]],
+  ensemble_predictions: Mapping[str, str],
+  student_predictions: Mapping[str, str],
+  num_resamples: int = bootstrap.DEFAULT_RESAMPLES,
+  seed: int = 0,
+) -> dict[str, Any]:
+  """Every system's scores on one NarrativeQA set, gain kept, intervals.
+
+  BLEU-1, BLEU-4 (corpus-level) and ROUGE-L (mean over questions) against
+  both references; `gain_kept` on ROUGE-L (`gain_kept_bleu_1`,
+  `gain_kept_bleu_4` beside it); intervals on ROUGE-L, the metric with a
+  score per question.
+
+  Args:
+    references: Question id -> the reference answers.
+    teacher_predictions: Each teacher's id -> answer text.
+    ensemble_predictions: The ensemble's.
+    student_predictions: The student's.
+    num_resamples: Bootstrap resamples of the intervals.
+    seed: Seed of the resampling.
+
+  Returns:
+    The dict of `score_set`, with `task` "narrativeqa", `metrics` BLEU-1,
+    BLEU-4, ROUGE-L and `primary` "rouge_l".
+  """
+  return _score_systems(
+    lambda predictions: narrativeqa_details(references, predictions),
+    "narrativeqa",
+    NARRATIVEQA_METRICS,
+    ("rouge_l",),
+    "rouge_l",
+    teacher_predictions,
+    ensemble_predictions,
+    student_predictions,
+    num_resamples,
+    seed,
+  )
+
+
+def _score_systems(
+  details: Callable[[Mapping[str, str]], tuple[dict, dict]],
+  task: str,
+  metrics: Sequence[str],
+  unit_metrics: Sequence[str],
+  primary: str,
+  teacher_predictions: Sequence[Mapping[str, str]],
+  ensemble_predictions: Mapping[str, str],
+  student_predictions: Mapping[str, str],
+  num_resamples: int,
+  seed: int,
+) -> dict[str, Any]:
+  """`score_set` for any task.
+
+  Args:
+    details: Predictions -> (summary with every metric in percent, metric
+      -> unit -> score in [0, 1] for each of `unit_metrics`).
+    task: The set's task, recorded in the result.
+    metrics: The summary's metrics, in table order.
+    unit_metrics: The metrics with per-unit scores (the intervals').
+    primary: The metric of `gain_kept`.
+    teacher_predictions: Each teacher's id -> answer text.
+    ensemble_predictions: The ensemble's.
+    student_predictions: The student's.
+    num_resamples: Bootstrap resamples of the intervals.
+    seed: Seed of the resampling.
   """
   if not teacher_predictions:
     raise ValueError("score_set needs at least one teacher's predictions")
-  teachers = [score_details(squad_data, p) for p in teacher_predictions]
-  ensemble_summary, ensemble_units = score_details(
-    squad_data, ensemble_predictions
-  )
-  student_summary, student_units = score_details(
-    squad_data, student_predictions
-  )
+  teachers = [details(p) for p in teacher_predictions]
+  ensemble_summary, ensemble_units = details(ensemble_predictions)
+  student_summary, student_units = details(student_predictions)
   summaries = [summary for summary, _ in teachers]
-  spreads = {m: _spread([s[m] for s in summaries]) for m in METRICS}
+  spreads = {m: _spread([s[m] for s in summaries]) for m in metrics}
   single = {
-    **{k: v for k, v in summaries[0].items() if k not in METRICS},
-    **{m: spreads[m]["mean"] for m in METRICS},
+    **{k: v for k, v in summaries[0].items() if k not in metrics},
+    **{m: spreads[m]["mean"] for m in metrics},
     **{
-      stat: {m: spreads[m][stat] for m in METRICS}
+      stat: {m: spreads[m][stat] for m in metrics}
       for stat in ("mean", "std", "min", "max")
     },
   }
@@ -153,7 +267,7 @@ def score_set(
       unit: statistics.fmean(units[m][unit] for _, units in teachers)
       for unit in student_units[m]
     }
-    for m in METRICS
+    for m in unit_metrics
   }
   units = {"single": single_units, "ensemble": ensemble_units}
   intervals: dict[str, Any] = {}
@@ -162,33 +276,35 @@ def score_set(
       m: bootstrap.paired_bootstrap_interval(
         student_units[m], units[other][m], num_resamples, seed
       )
-      for m in METRICS
+      for m in unit_metrics
     }
     intervals[name] = {
-      **{m: found[m]["interval"] for m in METRICS},
-      "difference": {m: found[m]["difference"] for m in METRICS},
-      "excludes_zero": {m: found[m]["excludes_zero"] for m in METRICS},
+      **{m: found[m]["interval"] for m in unit_metrics},
+      "difference": {m: found[m]["difference"] for m in unit_metrics},
+      "excludes_zero": {m: found[m]["excludes_zero"] for m in unit_metrics},
     }
-  any_found = found["f1"]
+  any_found = found[primary]
   intervals.update(
     resamples=any_found["resamples"],
     confidence=any_found["confidence"],
     units=any_found["units"],
     seed=seed,
   )
+  kept = {
+    "gain_kept" if m == primary else f"gain_kept_{m}": gain_kept(
+      student_summary[m], single[m], ensemble_summary[m]
+    )
+    for m in (primary, *(m for m in metrics if m != primary))
+  }
   return {
+    "task": task,
+    "metrics": list(metrics),
+    "primary": primary,
     "single": single,
     "teachers": summaries,
     "ensemble": ensemble_summary,
     "student": student_summary,
-    "gain_kept": gain_kept(
-      student_summary["f1"], single["f1"], ensemble_summary["f1"]
-    ),
-    "gain_kept_exact_match": gain_kept(
-      student_summary["exact_match"],
-      single["exact_match"],
-      ensemble_summary["exact_match"],
-    ),
+    **kept,
     "intervals": intervals,
   }
 
@@ -197,8 +313,10 @@ def summary(report: Mapping[str, Any], digits: int = 2) -> dict[str, Any]:
   """The figures of a `report.json` a benchmark prints, rounded.
 
   Returns:
-    `sets`: per set, each system's `exact_match` and `f1` (the single row
-    with `std`), `gain_kept` and the intervals' `[low, high]`;
+    `sets`: per set, each system's scores on the set's metrics
+    (`exact_match` and `f1`, or NarrativeQA's BLEU-1, BLEU-4, ROUGE-L; the
+    single row with `std`), `gain_kept` and the intervals' `[low, high]`
+    on the metrics that have them;
     `knowledge_diagnostics` as reported; `parameters`; `inference`.
   """
 
@@ -213,15 +331,19 @@ def summary(report: Mapping[str, Any], digits: int = 2) -> dict[str, Any]:
 
   sets = {}
   for name, result in report["sets"].items():
+    metrics = _metrics(result)
     entry = {
-      system: {m: result[system][m] for m in METRICS} for system in SYSTEMS
+      system: {m: result[system][m] for m in metrics} for system in SYSTEMS
     }
     if "std" in result["single"]:
       entry["single"]["std"] = dict(result["single"]["std"])
     if "intervals" in result:
       entry["gain_kept"] = result["gain_kept"]
       entry["intervals"] = {
-        comparison: {m: result["intervals"][comparison][m] for m in METRICS}
+        comparison: {
+          m: result["intervals"][comparison][m]
+          for m in result["intervals"][comparison]["difference"]
+        }
         for comparison, _ in COMPARISONS
       }
     sets[name] = entry
@@ -244,7 +366,8 @@ def _cell(result: Mapping[str, Any], metric: str, with_std: bool) -> str:
 
 def _interval_line(name: str, set_name: str, found: Mapping[str, Any]) -> str:
   parts = []
-  for metric, label in (("exact_match", "EM"), ("f1", "F1")):
+  for metric in found["difference"]:
+    label = METRIC_LABELS.get(metric, metric)
     low, high = found[metric]
     verdict = (
       "excludes 0"
@@ -265,13 +388,32 @@ def _percent(value: float | None) -> str:
   return "n/a" if value is None else f"{value:.1f}"
 
 
+def _metrics(result: Mapping[str, Any]) -> list[str]:
+  """A set result's metrics in table order (EM, F1 unless it says)."""
+  return list(result.get("metrics", METRICS))
+
+
+def _header(
+  report: Mapping[str, Any], sets: list[str], first: str
+) -> list[str]:
+  """`| first | <set> <metric> | ... |` and its separator row."""
+  columns = [
+    f"{name} {METRIC_LABELS.get(m, m)}"
+    for name in sets
+    for m in _metrics(report["sets"][name])
+  ]
+  return [
+    f"| {first} | " + " | ".join(columns) + " |",
+    "|---" * (1 + len(columns)) + "|",
+  ]
+
+
 def render_markdown(report: Mapping[str, Any]) -> str:
   """The report as Markdown tables."""
   sets = list(report["sets"])
   k = report["inference"]["k"]
   lines = ["# a2d report", ""]
-  header = "| system | " + " | ".join(f"{s} EM | {s} F1" for s in sets)
-  lines += [header + " |", "|---" * (1 + 2 * len(sets)) + "|"]
+  lines += _header(report, sets, "system")
   labels = {
     "single": f"single (mean ± sd of {k})",
     "ensemble": f"ensemble (K={k})",
@@ -281,7 +423,10 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     cells = []
     for name in sets:
       result = report["sets"][name][system]
-      cells += [_cell(result, m, system == "single") for m in METRICS]
+      cells += [
+        _cell(result, m, system == "single")
+        for m in _metrics(report["sets"][name])
+      ]
     lines.append(f"| {labels[system]} | " + " | ".join(cells) + " |")
   worst = [s for s in sets if report["sets"][s]["student"].get("worst_case")]
   if worst:
@@ -290,6 +435,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
       f"Adversarial sets ({', '.join(worst)}): per original question the "
       "worst score over the original and all its adversarial variants.",
     ]
+  lines += _narrativeqa_lines(report, sets)
   lines += _gain_lines(report, sets)
   lines += _teacher_lines(report, sets)
   lines += _diagnostics_lines(report.get("knowledge_diagnostics"))
@@ -298,22 +444,58 @@ def render_markdown(report: Mapping[str, Any]) -> str:
   return "\n".join(lines)
 
 
+def _narrativeqa_lines(report: Mapping[str, Any], sets: list[str]) -> list[str]:
+  lines = []
+  sourced = [s for s in sets if report["sets"][s].get("source")]
+  if sourced:
+    lines += [
+      "",
+      "Sets: "
+      + "; ".join(f"{s} = {report['sets'][s]['source']}" for s in sourced)
+      + ".",
+    ]
+  narrative = [
+    s for s in sets if report["sets"][s].get("task") == "narrativeqa"
+  ]
+  if narrative:
+    lines += [
+      "",
+      f"NarrativeQA sets ({', '.join(narrative)}): BLEU-1 and BLEU-4 over "
+      "the whole set (corpus BLEU), ROUGE-L the mean over questions, in "
+      "percent, against both reference answers (pycocoevalcap, lowercased "
+      "tokens). Gain kept and intervals on ROUGE-L: BLEU has no "
+      "per-question score to resample.",
+    ]
+  return lines
+
+
 def _gain_lines(report: Mapping[str, Any], sets: list[str]) -> list[str]:
   scored = [s for s in sets if "intervals" in report["sets"][s]]
   if not scored:
     return []
-  lines = ["", "## Gain kept and intervals", ""]
-  lines += ["| set | ensemble − single F1 | student − single F1 | gain kept |"]
-  lines.append("|---|---|---|---|")
-  for name in scored:
-    result = report["sets"][name]
-    single = result["single"]["f1"]
-    kept = result["gain_kept"]
-    lines.append(
-      f"| {name} | {result['ensemble']['f1'] - single:+.1f} | "
-      f"{result['student']['f1'] - single:+.1f} | "
-      f"{'n/a (no ensemble gain)' if kept is None else f'{kept:.2f}'} |"
-    )
+  lines = ["", "## Gain kept and intervals"]
+  primaries = dict.fromkeys(
+    report["sets"][s].get("primary", "f1") for s in scored
+  )
+  for primary in primaries:
+    label = METRIC_LABELS.get(primary, primary)
+    lines += [
+      "",
+      f"| set | ensemble − single {label} | student − single {label} "
+      "| gain kept |",
+      "|---|---|---|---|",
+    ]
+    for name in scored:
+      result = report["sets"][name]
+      if result.get("primary", "f1") != primary:
+        continue
+      single = result["single"][primary]
+      kept = result["gain_kept"]
+      lines.append(
+        f"| {name} | {result['ensemble'][primary] - single:+.1f} | "
+        f"{result['student'][primary] - single:+.1f} | "
+        f"{'n/a (no ensemble gain)' if kept is None else f'{kept:.2f}'} |"
+      )
   first = report["sets"][scored[0]]["intervals"]
   lines += [
     "",
@@ -333,14 +515,12 @@ def _teacher_lines(report: Mapping[str, Any], sets: list[str]) -> list[str]:
   if not all("teachers" in report["sets"][s] for s in sets):
     return []
   k = len(report["sets"][sets[0]]["teachers"])
-  header = "| teacher | " + " | ".join(f"{s} EM | {s} F1" for s in sets)
-  lines = ["", "## Teachers", "", header + " |"]
-  lines.append("|---" * (1 + 2 * len(sets)) + "|")
+  lines = ["", "## Teachers", "", *_header(report, sets, "teacher")]
   for t in range(k):
     cells = []
     for name in sets:
       result = report["sets"][name]["teachers"][t]
-      cells += [f"{result[m]:.1f}" for m in METRICS]
+      cells += [f"{result[m]:.1f}" for m in _metrics(report["sets"][name])]
     lines.append(f"| {t} | " + " | ".join(cells) + " |")
   return lines
 

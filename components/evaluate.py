@@ -33,7 +33,9 @@ def evaluate(
   """Writes `report.json`, `report.md` and `predictions/<system>_<set>.json`.
 
   Every teacher, the ensemble (one forward pass per teacher serves both)
-  and the student answer every reported set; the report gives the single
+  and the student answer every reported set, scored as its task says
+  (SQuAD EM/F1; NarrativeQA BLEU-1, BLEU-4, ROUGE-L against the split's
+  references, `artifacts.split_task`); the report gives the single
   teachers' mean and spread, the gain the student keeps and paired
   bootstrap intervals (`report`), the knowledge diagnostics of the training
   split (from `knowledge`) and of dev (computed here), and how each model
@@ -82,19 +84,14 @@ def evaluate(
       "student": inference.predictions_to_json(solo),
     }
     answers["single"] = answers["teacher_0"]
-    sets[name] = report.score_set(
-      artifacts.squad_data(examples, name),
-      [answers[f"teacher_{k}"] for k in range(len(members))],
-      answers["ensemble"],
-      answers["student"],
-      seed=cfg.train.seed,
-    )
+    sets[name] = _score(examples, name, answers, len(members), cfg.train.seed)
     for system, predicted in answers.items():
       path = artifacts.predictions_path(evaluation, system, name)
       with open(path, "w", encoding="utf-8") as f:
         json.dump(predicted, f, indent=1, ensure_ascii=False)
-    evaluation.counts[f"{name}_student_f1"] = round(
-      sets[name]["student"]["f1"], 2
+    primary = sets[name]["primary"]
+    evaluation.counts[f"{name}_student_{primary}"] = round(
+      sets[name]["student"][primary], 2
     )
     if sets[name]["gain_kept"] is not None:
       evaluation.counts[f"{name}_gain_kept"] = round(sets[name]["gain_kept"], 2)
@@ -158,3 +155,23 @@ def evaluate(
     f.write(report.render_markdown(result))
   if "speedup" in timing:
     evaluation.counts["speedup"] = round(timing["speedup"], 2)
+
+
+def _score(
+  examples: kit.Artifact, name: str, answers: dict, k: int, seed: int
+) -> dict:
+  """The report of one set, by the split's task, with its source."""
+  scorer, truth = report.score_set, artifacts.squad_data
+  if artifacts.split_task(examples, name) == artifacts.NARRATIVEQA_TASK:
+    scorer, truth = report.score_narrativeqa_set, artifacts.read_references
+  scored = scorer(
+    truth(examples, name),
+    [answers[f"teacher_{t}"] for t in range(k)],
+    answers["ensemble"],
+    answers["student"],
+    seed=seed,
+  )
+  source = artifacts.split_source(examples, name)
+  if source:
+    scored["source"] = source
+  return scored

@@ -90,6 +90,11 @@ def run(argv_extra: list[str]) -> int:
   from a2d_tf import ablations
   from a2d_tf import config as config_lib
 
+  if cli.DATASET.value == "narrativeqa":
+    raise ValueError(
+      "the ablation table and analyses score SQuAD EM/F1; "
+      "--dataset=narrativeqa runs with pipelines.local_runner."
+    )
   inputs = cli.resolve(argv_extra)
   config = inputs.config
   variants = ablations.select_variants(_VARIANTS.value)

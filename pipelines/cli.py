@@ -33,9 +33,16 @@ OUTPUT_DIR = flags.DEFINE_string(
 DATASET = flags.DEFINE_enum(
   "dataset",
   "synthetic",
-  ["synthetic", "tfds", "json"],
+  ["synthetic", "tfds", "json", "narrativeqa"],
   "synthetic: the embedded corpus; tfds: TFDS squad/v1.1; json: "
-  "--train_file and --dev_file in SQuAD v1.1 format.",
+  "--train_file and --dev_file in SQuAD v1.1 format; narrativeqa: the "
+  "official NarrativeQA files under --narrativeqa_dir (summary setting).",
+)
+NARRATIVEQA_DIR = flags.DEFINE_string(
+  "narrativeqa_dir",
+  "",
+  "NarrativeQA repository root with documents.csv, qaps.csv and "
+  "third_party/wikipedia/summaries.csv (--dataset=narrativeqa).",
 )
 TRAIN_FILE = flags.DEFINE_string(
   "train_file", "", "SQuAD-format train file (for Kubeflow: as pods see it)."
@@ -100,7 +107,8 @@ class RunInputs:
   Attributes:
     config: The resolved `ExperimentConfig`.
     eval_files: Extra evaluation sets, name -> path.
-    data_files: Every data file by role ("train", "dev", eval names).
+    data_files: Every data file by role ("train", "dev", eval names, the
+      three NarrativeQA files).
     dataset: The dataset the run reads: `--dataset`, or "json" inferred
       from `--train_file`/`--dev_file` when `--dataset` is not given.
     dataset_note: How the dataset was chosen, for the run's first log line
@@ -163,6 +171,10 @@ def resolve(argv_extra: list[str], check_files: bool = True) -> RunInputs:
     raise config_lib.ConfigError(problems)
   eval_files = sources.parse_eval_files(EVAL_FILE.value)
   data_files = {"train": TRAIN_FILE.value, "dev": DEV_FILE.value, **eval_files}
+  if dataset == "narrativeqa":
+    data_files.update(_narrativeqa_files(config, check_files))
+  elif NARRATIVEQA_DIR.value:
+    raise ValueError("--narrativeqa_dir is read by --dataset=narrativeqa only.")
   if check_files:
     sources.check_files(data_files)
     if GLOVE_FILE.value:
@@ -218,6 +230,29 @@ def _other_flag_problems() -> list[str]:
   return problems
 
 
+def _narrativeqa_files(
+  config: config_lib.ExperimentConfig, check_dir: bool
+) -> dict[str, str]:
+  """The NarrativeQA files of `--narrativeqa_dir`, after the flag checks.
+
+  Raises:
+    ValueError: On a missing or misplaced flag, or a directory that does not
+      exist (when `check_dir`).
+  """
+  from a2d_tf.data import sources
+
+  if TRAIN_FILE.value or DEV_FILE.value:
+    raise ValueError(
+      "--dataset=narrativeqa reads its splits from --narrativeqa_dir; "
+      "--train_file and --dev_file are for --dataset=json."
+    )
+  directory = NARRATIVEQA_DIR.value
+  sources.check_narrativeqa_args(directory, config.data.adversarial_questions)
+  if check_dir and "://" not in directory and not os.path.isdir(directory):
+    raise ValueError(f"--narrativeqa_dir {directory}: no such directory.")
+  return sources.narrativeqa_files(directory)
+
+
 def pipeline_kwargs(inputs: RunInputs) -> dict:
   """The `pipeline.create_pipeline` arguments the shared flags decide."""
   from a2d_tf.data import sources
@@ -234,6 +269,7 @@ def pipeline_kwargs(inputs: RunInputs) -> dict:
     max_dev_examples=MAX_DEV.value,
     beam_pipeline_args=list(BEAM_ARG.value),
     timing_repeats=TIMING_REPEATS.value,
+    narrativeqa_dir=NARRATIVEQA_DIR.value,
   )
 
 

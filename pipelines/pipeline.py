@@ -55,12 +55,13 @@ def create_pipeline(
   push_destination: str = "",
   with_analysis: bool = False,
   case_id: str = "",
+  narrativeqa_dir: str = "",
 ) -> kit.Pipeline:
   """Returns the pipeline for one experiment.
 
   Args:
     config: The resolved experiment config.
-    dataset: "synthetic", "tfds" or "json".
+    dataset: "synthetic", "tfds", "json" or "narrativeqa".
     train_file: SQuAD-format train file ("json").
     dev_file: SQuAD-format dev file ("json").
     eval_files: Extra evaluation sets, name -> SQuAD-format file.
@@ -83,6 +84,7 @@ def create_pipeline(
     with_analysis: Include the analyze step (F1 by question type of teacher
       vs student, and the attention case study, on dev).
     case_id: Question id of the case study ("" picks one).
+    narrativeqa_dir: The NarrativeQA repository root ("narrativeqa").
 
   Returns:
     The pipeline.
@@ -118,6 +120,13 @@ def create_pipeline(
     split_seed=config.data.split_seed,
     adversarial_questions=config.data.adversarial_questions,
     input_digest=input_digest,
+    narrativeqa_dir=narrativeqa_dir,
+    max_passage_words=config.data.max_passage_words,
+    length_limits={
+      "max_passage_len": config.data.max_passage_len,
+      "max_question_len": config.data.max_question_len,
+      "max_answer_len": config.model.max_answer_len,
+    },
   )
   data = transform(
     examples=gen.outputs["examples"],

@@ -89,6 +89,52 @@ def test_resolve_checks_files_only_when_asked(parsed_flags, tmp_path):
   assert cli.resolve([], check_files=False).data_files["train"] == missing
 
 
+def test_resolve_narrativeqa_names_the_three_files(parsed_flags, tmp_path):
+  parsed_flags("--dataset=narrativeqa", f"--narrativeqa_dir={tmp_path}")
+  # The directory exists but holds no file: the first missing one is named.
+  with pytest.raises(ValueError, match="documents.csv"):
+    cli.resolve([])
+  inputs = cli.resolve([], check_files=False)
+  assert inputs.data_files["NarrativeQA questions"] == str(
+    tmp_path / "qaps.csv"
+  )
+  assert inputs.data_files["NarrativeQA summaries"] == str(
+    tmp_path / "third_party" / "wikipedia" / "summaries.csv"
+  )
+  kwargs = cli.pipeline_kwargs(inputs)
+  assert kwargs["dataset"] == "narrativeqa"
+  assert kwargs["narrativeqa_dir"] == str(tmp_path)
+
+
+@pytest.mark.parametrize(
+  "args, message",
+  [
+    (["--dataset=narrativeqa"], "needs --narrativeqa_dir"),
+    (
+      ["--dataset=narrativeqa", "--narrativeqa_dir=/no/such/dir"],
+      "--narrativeqa_dir /no/such/dir: no such directory",
+    ),
+    (
+      ["--dataset=narrativeqa", "--narrativeqa_dir=/d", "--train_file=t"],
+      "--train_file and --dev_file are for --dataset=json",
+    ),
+    (["--narrativeqa_dir=/d"], "read by --dataset=narrativeqa only"),
+    (
+      [
+        "--dataset=narrativeqa",
+        "--narrativeqa_dir=/d",
+        "--override=data.adversarial_questions=10",
+      ],
+      "data.adversarial_questions=10",
+    ),
+  ],
+)
+def test_resolve_rejects_bad_narrativeqa_flags(parsed_flags, args, message):
+  parsed_flags(*args)
+  with pytest.raises(ValueError, match=message):
+    cli.resolve([])
+
+
 def test_resolve_rejects_stray_arguments(parsed_flags):
   parsed_flags()
   with pytest.raises(ValueError, match="unexpected arguments: extra"):
@@ -111,6 +157,11 @@ def _cli(module, *args):
   [
     ("pipelines.ablation", ["--preset=huge"], "a2d: error:"),
     ("pipelines.ablation", ["--dataset=json"], "needs --train_file"),
+    (
+      "pipelines.ablation",
+      ["--dataset=narrativeqa", "--narrativeqa_dir=/d"],
+      "runs with pipelines.local_runner",
+    ),
     (
       "pipelines.kubeflow_runner",
       ["--image=a2d:1", "--output_dir=/tmp/x"],

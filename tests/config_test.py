@@ -1,5 +1,6 @@
 """Tests of the experiment config, presets and overrides."""
 
+import dataclasses
 import json
 
 import pytest
@@ -8,7 +9,13 @@ from a2d_tf import config as config_lib
 
 
 def test_presets_round_trip_through_json_and_can_run():
-  assert list(config_lib.PRESETS) == ["tiny", "small", "squad_cpu", "paper"]
+  assert list(config_lib.PRESETS) == [
+    "tiny",
+    "small",
+    "squad_cpu",
+    "paper",
+    "narrativeqa",
+  ]
   for name in config_lib.PRESETS:
     cfg = config_lib.get_config(name)
     again = config_lib.ExperimentConfig.from_dict(json.loads(cfg.to_json()))
@@ -40,6 +47,24 @@ def test_paper_preset_follows_the_paper():
   assert cfg.distill.temperature == 2.0
   assert cfg.distill.ans_weight == 0.3
   assert cfg.distill.att_weight == 0.1
+
+
+def test_narrativeqa_preset_has_the_papers_settings_and_fits_800_words():
+  cfg = config_lib.get_config("narrativeqa")
+  paper = config_lib.get_config("paper")
+  assert cfg.data.max_passage_words == 800
+  assert cfg.train.batch_size == 32
+  assert cfg.model.aligner_hops == 2
+  # Otherwise the paper's reader and training.
+  assert cfg.model == dataclasses.replace(paper.model, aligner_hops=2)
+  assert cfg.train == paper.train and cfg.teacher == paper.teacher
+  # Room for the tokens our tokenizer adds to 800 NarrativeQA words.
+  assert cfg.data.max_passage_len >= 1.25 * cfg.data.max_passage_words
+  assert max(cfg.data.bucket_boundaries) < cfg.data.max_passage_len
+  problems = config_lib.validate(
+    config_lib.get_config("narrativeqa", ["data.max_passage_words=0"])
+  )
+  assert problems == ["data.max_passage_words=0: must be >= 1"]
 
 
 def test_overrides_parse_by_field_type():

@@ -22,6 +22,18 @@ _QAPS_HEADER = [
   "answer2_tokenized",
 ]
 _SUMMARY_HEADER = ["document_id", "set", "summary", "summary_tokenized"]
+_DOCUMENT_HEADER = [
+  "document_id",
+  "set",
+  "kind",
+  "story_url",
+  "story_file_size",
+  "wiki_url",
+  "wiki_title",
+  "story_word_count",
+  "story_start",
+  "story_end",
+]
 
 _SUMMARY_A = "The Old Man went to the sea . He caught a big fish ."
 _SUMMARY_B = "Mary lives in Paris with her cat , Tom ."
@@ -53,24 +65,33 @@ def _write_csv(path, header, rows):
     writer.writerows(rows)
 
 
+def _document(doc, split):
+  return [doc, split, "gutenberg", "", "0", "", doc, "0", "", ""]
+
+
 def _write_dataset(
   root,
   qaps=None,
   summaries=None,
   qaps_header=None,
   summary_header=None,
+  documents=None,
 ):
+  """Writes the official layout; `documents.csv` lists the summaries'
+  documents in their split unless `documents` is given."""
   root = str(root)
-  _write_csv(
-    os.path.join(root, "qaps.csv"),
-    qaps_header or _QAPS_HEADER,
-    _QAPS if qaps is None else qaps,
-  )
+  qaps = _QAPS if qaps is None else qaps
+  summaries = _SUMMARIES if summaries is None else summaries
+  if documents is None:
+    listed = {row[0]: row[1] for row in summaries if len(row) > 1}
+    documents = [_document(doc, split) for doc, split in listed.items()]
+  _write_csv(os.path.join(root, "qaps.csv"), qaps_header or _QAPS_HEADER, qaps)
   _write_csv(
     os.path.join(root, "third_party", "wikipedia", "summaries.csv"),
     summary_header or _SUMMARY_HEADER,
-    _SUMMARIES if summaries is None else summaries,
+    summaries,
   )
+  _write_csv(os.path.join(root, "documents.csv"), _DOCUMENT_HEADER, documents)
   return root
 
 
@@ -269,6 +290,61 @@ def test_missing_files_name_the_file(tmp_path):
   _write_csv(str(tmp_path / "qaps.csv"), _QAPS_HEADER, _QAPS)
   message = _error(tmp_path)
   assert os.path.join("third_party", "wikipedia", "summaries.csv") in message
+  _write_csv(
+    str(tmp_path / "third_party" / "wikipedia" / "summaries.csv"),
+    _SUMMARY_HEADER,
+    _SUMMARIES,
+  )
+  message = _error(tmp_path)
+  assert "documents.csv" in message and "cannot open" in message
+
+
+def test_documents_csv_must_list_each_document_in_its_split(tmp_path):
+  # docB is missing from the index.
+  message = _error(
+    _write_dataset(tmp_path / "a", documents=[_document("docA", "train")]),
+    "test",
+  )
+  assert "qaps.csv" in message and "record docB_0 (line 3)" in message
+  assert "field 'document_id'" in message
+  assert "not listed in" in message and "documents.csv" in message
+  # The index puts docA in valid while its questions say train.
+  message = _error(
+    _write_dataset(
+      tmp_path / "b",
+      documents=[_document("docA", "valid"), _document("docB", "test")],
+    )
+  )
+  assert "record docA_0 (line 2)" in message and "field 'set'" in message
+  assert "has the document in 'valid'" in message
+
+
+@pytest.mark.parametrize(
+  "documents, message",
+  [
+    (
+      [_document("docA", "train"), _document("docA", "train")],
+      "record docA (line 3), field 'document_id': duplicate document "
+      "(first at line 2)",
+    ),
+    ([_document("docA", "dev")], "record docA (line 2), field 'set'"),
+    ([_document(" ", "train")], "record line 2, field 'document_id'"),
+  ],
+)
+def test_bad_documents_csv_names_row_and_field(tmp_path, documents, message):
+  text = _error(_write_dataset(tmp_path, documents=documents))
+  assert "documents.csv" in text and message in text
+
+
+def test_read_splits_in_one_pass_equals_one_split_at_a_time(tmp_path):
+  root = _write_dataset(tmp_path)
+  together = narrativeqa.read_narrativeqa_splits(root)
+  assert list(together) == ["train", "valid", "test"]
+  for split in narrativeqa.SPLITS:
+    assert together[split] == narrativeqa.read_narrativeqa(root, split)
+  assert together["train"].num_without_span == 1
+  with pytest.raises(ValueError, match="Unknown split 'dev'"):
+    narrativeqa.read_narrativeqa_splits(root, ("train", "dev"))
 
 
 def test_missing_column_names_the_column(tmp_path):
@@ -280,9 +356,14 @@ def test_missing_column_names_the_column(tmp_path):
   assert "missing column" in message
 
 
-def test_unknown_document_names_row_and_field(tmp_path):
+def test_document_without_summary_names_row_and_field(tmp_path):
   qaps = [*_QAPS, _qa("docZ", "train", "q ?", "a", "b")]
-  message = _error(_write_dataset(tmp_path, qaps=qaps))
+  documents = [
+    _document("docA", "train"),
+    _document("docB", "test"),
+    _document("docZ", "train"),
+  ]
+  message = _error(_write_dataset(tmp_path, qaps=qaps, documents=documents))
   assert "qaps.csv" in message
   assert "record docZ_0 (line 6)" in message
   assert "field 'document_id'" in message

@@ -1,5 +1,7 @@
 """Tests of the evaluation report's scoring and Markdown."""
 
+import json
+
 import pytest
 
 from a2d_tf import report
@@ -180,3 +182,148 @@ def test_render_markdown_shows_spread_gain_intervals_and_diagnostics():
   assert "| train | 95.0, 95.0 | 96.0 | 0.900 | 0.25 | 0.880 |" in text
   assert "the student up to 5 (longer than a teacher)" in text
   assert "| teacher_0 | 2 | 3 | n/a |" in text
+
+
+def _refs(n):
+  return {f"n{i}": ["the old man", "an old fisherman"] for i in range(n)}
+
+
+def _free_text(ids, right):
+  """The first reference for the ids in `right`, a wrong answer otherwise."""
+  return {q: "the old man" if q in right else "a dog" for q in ids}
+
+
+def test_score_narrativeqa_set_scores_bleu_rouge_gain_and_intervals():
+  from a2d_tf.metrics import narrativeqa as narrativeqa_metrics
+
+  refs = _refs(10)
+  ids = list(refs)
+  teachers = [_free_text(ids, ids[:4]), _free_text(ids, ids[:6])]
+  ensemble = _free_text(ids, ids[:8])
+  student = _free_text(ids, ids[:7])
+  result = report.score_narrativeqa_set(
+    refs, teachers, ensemble, student, 200, seed=1
+  )
+  assert result["task"] == "narrativeqa"
+  assert result["metrics"] == ["bleu_1", "bleu_4", "rouge_l"]
+  assert result["primary"] == "rouge_l"
+  expected = [
+    narrativeqa_metrics.evaluate_narrativeqa(refs, t) for t in teachers
+  ]
+  for metric in result["metrics"]:
+    assert [t[metric] for t in result["teachers"]] == pytest.approx(
+      [e[metric] for e in expected]
+    )
+    assert result["single"][metric] == pytest.approx(
+      (expected[0][metric] + expected[1][metric]) / 2
+    )
+  # A right answer scores ROUGE-L 1, "a dog" 0: 40 and 60, mean 50.
+  assert result["single"]["rouge_l"] == pytest.approx(50.0)
+  assert result["single"]["std"]["rouge_l"] == pytest.approx(14.1421, abs=1e-3)
+  assert result["student"]["rouge_l"] == pytest.approx(70.0)
+  assert result["student"]["num_questions"] == 10
+  assert result["student"]["num_missing"] == 0
+  # (70 - 50) / (80 - 50) on ROUGE-L; BLEU has its own.
+  assert result["gain_kept"] == pytest.approx(2 / 3)
+  assert result["gain_kept_bleu_1"] is not None
+  assert set(result) >= {"gain_kept_bleu_4", "intervals"}
+  vs_single = result["intervals"]["student_minus_single"]
+  assert set(vs_single["difference"]) == {"rouge_l"}
+  assert vs_single["difference"]["rouge_l"] == pytest.approx(20.0)
+  low, high = vs_single["rouge_l"]
+  assert low <= 20.0 <= high
+  assert result["intervals"]["units"] == 10
+
+
+def test_score_narrativeqa_set_counts_missing_predictions():
+  refs = _refs(4)
+  partial = {"n0": "the old man"}
+  result = report.score_narrativeqa_set(refs, [partial], partial, partial, 20)
+  assert result["student"]["num_missing"] == 3
+  assert result["student"]["rouge_l"] == pytest.approx(25.0)
+
+
+def test_render_markdown_mixes_squad_and_narrativeqa_sets():
+  ids = _ids(8)
+  squad_set = report.score_set(
+    _squad(ids),
+    [_answers(ids, ids[:2]), _answers(ids, ids[:4])],
+    _answers(ids, ids[:6]),
+    _answers(ids, ids[:3]),
+    100,
+  )
+  refs = _refs(8)
+  nids = list(refs)
+  narrative = report.score_narrativeqa_set(
+    refs,
+    [_free_text(nids, nids[:2]), _free_text(nids, nids[:4])],
+    _free_text(nids, nids[:6]),
+    _free_text(nids, nids[:5]),
+    100,
+  )
+  narrative["source"] = "NarrativeQA test"
+  text = report.render_markdown(
+    {
+      "sets": {"dev": squad_set, "test": narrative},
+      "parameters": {"teacher": 10, "student": 10},
+      "inference": {"k": 2, "repeats": 0},
+    }
+  )
+  assert (
+    "| system | dev EM | dev F1 | test BLEU-1 | test BLEU-4 | test ROUGE-L |"
+    in text
+  )
+  assert "|---|---|---|---|---|---|" in text
+  single = narrative["single"]
+  assert (
+    f"| {single['bleu_1']:.1f} ± {single['std']['bleu_1']:.1f} | "
+    f"{single['bleu_4']:.1f} ± {single['std']['bleu_4']:.1f} | 37.5 ± 17.7 |"
+    in text
+  )
+  # The SQuAD gain table is as before; NarrativeQA's is on ROUGE-L.
+  assert "| set | ensemble − single F1 | student − single F1 |" in text
+  assert "| dev | +37.5 | +0.0 | 0.00 |" in text
+  assert (
+    "| set | ensemble − single ROUGE-L | student − single ROUGE-L |" in text
+  )
+  assert "| test | +37.5 | +25.0 | 0.67 |" in text
+  assert "- test, student − single mean: ROUGE-L +25.0 [" in text
+  assert "- dev, student − single mean: EM +0.0" in text
+  assert "Sets: test = NarrativeQA test." in text
+  assert "NarrativeQA sets (test): BLEU-1 and BLEU-4 over the whole set" in text
+  assert "| teacher | dev EM | dev F1 | test BLEU-1 |" in text
+
+
+def test_summary_takes_each_sets_own_metrics():
+  ids = _ids(8)
+  squad_set = report.score_set(
+    _squad(ids),
+    [_answers(ids, ids[:2]), _answers(ids, ids[:4])],
+    _answers(ids, ids[:6]),
+    _answers(ids, ids[:3]),
+    50,
+  )
+  refs = _refs(8)
+  nids = list(refs)
+  narrative = report.score_narrativeqa_set(
+    refs,
+    [_free_text(nids, nids[:2]), _free_text(nids, nids[:4])],
+    _free_text(nids, nids[:6]),
+    _free_text(nids, nids[:5]),
+    50,
+  )
+  found = report.summary(
+    {
+      "sets": {"dev": squad_set, "test": narrative},
+      "parameters": {"teacher": 10, "student": 10},
+      "inference": {"k": 2, "repeats": 0},
+    }
+  )
+  assert set(found["sets"]["dev"]["student"]) == {"exact_match", "f1"}
+  test = found["sets"]["test"]
+  assert set(test["student"]) == {"bleu_1", "bleu_4", "rouge_l"}
+  assert test["single"]["rouge_l"] == 37.5
+  assert set(test["single"]["std"]) == {"bleu_1", "bleu_4", "rouge_l"}
+  assert test["gain_kept"] == 0.67
+  assert set(test["intervals"]["student_minus_ensemble"]) == {"rouge_l"}
+  json.dumps(found)

@@ -1,7 +1,10 @@
 """NarrativeQA (summary setting) as extractive `Record`s plus references.
 
-Reads the layout of the official NarrativeQA repository:
+Reads the layout of the official NarrativeQA repository
+(github.com/deepmind/narrativeqa):
 
+  DIR/documents.csv                         document_id, set, kind,
+                                            story_url, ..., wiki_title, ...
   DIR/qaps.csv                              document_id, set, question,
                                             answer1, answer2,
                                             question_tokenized,
@@ -12,7 +15,9 @@ Reads the layout of the official NarrativeQA repository:
 
 Only the tokenized columns are used (with `document_id` and `set`), so a
 record's passage, question and span are the space-separated tokens the
-NarrativeQA baselines worked on:
+NarrativeQA baselines worked on. `documents.csv` is the index of the
+documents: every question's document must be listed there, in the same
+split (`set`) as the question.
 
 - passage: the first `max_passage_words` (800) whitespace words of
   `summary_tokenized`, joined by single spaces;
@@ -36,9 +41,14 @@ the DATASET file of `python -m a2d_tf.evaluate --task=narrativeqa`.
 Bad input raises `DataError` naming the file, the record (question id and
 line, or the line alone) and the column: a missing file or column, a row
 with the wrong number of fields, an unknown split value, a question about a
-document without a summary, an empty question, answer or summary, a
-duplicate summary, bytes that are not UTF-8. Only the rows of the split
+document that `documents.csv` does not list or lists in another split, or
+that has no summary, an empty question, answer or summary, a duplicate
+summary or document, bytes that are not UTF-8. Only the rows of the splits
 being read are checked beyond their `document_id` and `set`.
+
+`read_narrativeqa_splits` reads several splits with one pass over the
+files (what the pipeline's `--dataset=narrativeqa` does);
+`read_narrativeqa` reads one.
 
 Local paths are read without importing TensorFlow (the evaluation CLI stays
 light); paths with a scheme (`gs://...`) go through `tf.io.gfile`.
@@ -59,6 +69,7 @@ import numpy as np
 from a2d_tf.data.records import Answer, DataError, Record
 
 SPLITS = ("train", "valid", "test")
+DOCUMENTS_FILE = "documents.csv"
 QAPS_FILE = "qaps.csv"
 SUMMARIES_FILE = os.path.join("third_party", "wikipedia", "summaries.csv")
 MAX_PASSAGE_WORDS = 800
@@ -73,6 +84,7 @@ _QAPS_COLUMNS = (
   "answer2_tokenized",
 )
 _SUMMARY_COLUMNS = ("document_id", "summary_tokenized")
+_DOCUMENT_COLUMNS = ("document_id", "set")
 _ANSWER_COLUMNS = ("answer1_tokenized", "answer2_tokenized")
 
 
@@ -104,6 +116,7 @@ class _Row:
   id: str
   line: int
   document_id: str
+  split: str
   question: str
   answers: tuple[str, str]
 
@@ -191,10 +204,15 @@ def _csv_rows(
     line = reader.line_num + 1
 
 
-def _qaps_rows(path: str, split: str) -> Iterator[_Row]:
-  """The checked rows of `split` in `qaps.csv`, with their stable ids."""
-  if split not in SPLITS:
-    raise ValueError(f"Unknown split {split!r}; expected one of {SPLITS}.")
+def _check_splits(splits: Sequence[str]) -> None:
+  for split in splits:
+    if split not in SPLITS:
+      raise ValueError(f"Unknown split {split!r}; expected one of {SPLITS}.")
+
+
+def _qaps_rows(path: str, splits: Sequence[str]) -> Iterator[_Row]:
+  """The checked rows of `splits` in `qaps.csv`, with their stable ids."""
+  _check_splits(splits)
   counts: dict[str, int] = {}
   for line, row in _csv_rows(path, _QAPS_COLUMNS):
     document_id = row["document_id"].strip()
@@ -217,7 +235,7 @@ def _qaps_rows(path: str, split: str) -> Iterator[_Row]:
         record_id=where,
         field="set",
       )
-    if row_split != split:
+    if row_split not in splits:
       continue
     question = " ".join(row["question_tokenized"].split())
     if not question:
@@ -232,7 +250,9 @@ def _qaps_rows(path: str, split: str) -> Iterator[_Row]:
           "empty answer", path=path, record_id=where, field=column
         )
       answers.append(answer)
-    yield _Row(qid, line, document_id, question, (answers[0], answers[1]))
+    yield _Row(
+      qid, line, document_id, row_split, question, (answers[0], answers[1])
+    )
 
 
 def _read_summaries(path: str) -> dict[str, tuple[int, str]]:
@@ -254,6 +274,65 @@ def _read_summaries(path: str) -> dict[str, tuple[int, str]]:
       )
     summaries[document_id] = (line, row["summary_tokenized"])
   return summaries
+
+
+def _read_documents(path: str) -> dict[str, tuple[int, str]]:
+  """Document id -> (line, split) from `documents.csv`."""
+  documents: dict[str, tuple[int, str]] = {}
+  for line, row in _csv_rows(path, _DOCUMENT_COLUMNS):
+    document_id = row["document_id"].strip()
+    where = f"{document_id} (line {line})" if document_id else f"line {line}"
+    if not document_id:
+      raise DataError(
+        "empty document id", path=path, record_id=where, field="document_id"
+      )
+    if document_id in documents:
+      raise DataError(
+        f"duplicate document (first at line {documents[document_id][0]})",
+        path=path,
+        record_id=where,
+        field="document_id",
+      )
+    split = row["set"].strip()
+    if split not in SPLITS:
+      raise DataError(
+        f"unknown split {split!r}; expected one of {', '.join(SPLITS)}",
+        path=path,
+        record_id=where,
+        field="set",
+      )
+    documents[document_id] = (line, split)
+  return documents
+
+
+def _check_document(
+  row: _Row,
+  documents: Mapping[str, tuple[int, str]],
+  qaps_path: str,
+  documents_path: str,
+) -> None:
+  """Checks that `documents.csv` lists the row's document in its split.
+
+  Raises:
+    DataError: The document is missing there or listed in another split.
+  """
+  where = f"{row.id} (line {row.line})"
+  if row.document_id not in documents:
+    raise DataError(
+      f"document not listed in {documents_path}",
+      path=qaps_path,
+      record_id=where,
+      field="document_id",
+    )
+  line, split = documents[row.document_id]
+  if split != row.split:
+    raise DataError(
+      f"split {row.split!r}, but {documents_path} line {line} has the "
+      f"document in {split!r}",
+      path=qaps_path,
+      record_id=where,
+      field="set",
+    )
 
 
 def best_rouge_span(
@@ -366,7 +445,7 @@ def read_narrativeqa(
 
   Args:
     directory: The NarrativeQA repository root (local or `gs://`), holding
-      `qaps.csv` and `third_party/wikipedia/summaries.csv`.
+      `documents.csv`, `qaps.csv` and `third_party/wikipedia/summaries.csv`.
     split: "train", "valid" or "test".
     max_passage_words: Words of the tokenized summary kept as the passage.
     span_margin: A training span may be this many words longer than the
@@ -379,18 +458,54 @@ def read_narrativeqa(
     DataError: On bad input (see the module docstring).
     ValueError: On an unknown split or non-positive sizes.
   """
+  return read_narrativeqa_splits(
+    directory, (split,), max_passage_words, span_margin
+  )[split]
+
+
+def read_narrativeqa_splits(
+  directory: str,
+  splits: Sequence[str] = SPLITS,
+  max_passage_words: int = MAX_PASSAGE_WORDS,
+  span_margin: int = SPAN_MARGIN,
+) -> dict[str, NarrativeQASplit]:
+  """Reads several splits of NarrativeQA with one pass over the files.
+
+  Args:
+    directory: The NarrativeQA repository root (local or `gs://`), holding
+      `documents.csv`, `qaps.csv` and `third_party/wikipedia/summaries.csv`.
+    splits: Any of "train", "valid" and "test".
+    max_passage_words: Words of the tokenized summary kept as the passage.
+    span_margin: A training span may be this many words longer than the
+      longest reference answer.
+
+  Returns:
+    Split -> `NarrativeQASplit`, in the order of `splits` (a split without
+    questions has no records).
+
+  Raises:
+    DataError: On bad input (see the module docstring).
+    ValueError: On an unknown split or non-positive sizes.
+  """
   if max_passage_words < 1 or span_margin < 0:
     raise ValueError(
       "max_passage_words must be >= 1 and span_margin >= 0, got "
       f"{max_passage_words} and {span_margin}."
     )
+  splits = tuple(dict.fromkeys(splits))
+  _check_splits(splits)
   qaps_path = os.path.join(directory, QAPS_FILE)
   summaries_path = os.path.join(directory, SUMMARIES_FILE)
-  rows = list(_qaps_rows(qaps_path, split))
+  documents_path = os.path.join(directory, DOCUMENTS_FILE)
+  rows = list(_qaps_rows(qaps_path, splits))
   summaries = _read_summaries(summaries_path)
+  documents = _read_documents(documents_path)
   passages: dict[str, tuple[str, list[str], tuple[list[int], list[int]]]] = {}
-  records, references, span_rouge_l = [], {}, {}
+  records = {split: [] for split in splits}
+  references = {split: {} for split in splits}
+  span_rouge_l = {split: {} for split in splits}
   for row in rows:
+    _check_document(row, documents, qaps_path, documents_path)
     if row.document_id not in passages:
       if row.document_id not in summaries:
         raise DataError(
@@ -418,26 +533,31 @@ def read_narrativeqa(
     max_span_len = max(len(words) for words in answer_words) + span_margin
     span = best_rouge_span(lower_words, answer_words, max_span_len)
     answers: tuple[Answer, ...] = ()
-    span_rouge_l[row.id] = 0.0
+    span_rouge_l[row.split][row.id] = 0.0
     if span is not None:
       start, end, score = span
       char_start, char_end = char_starts[start], char_ends[end]
       answers = (Answer(context[char_start:char_end], char_start),)
-      span_rouge_l[row.id] = score
-    records.append(
+      span_rouge_l[row.split][row.id] = score
+    records[row.split].append(
       Record(row.id, row.document_id, context, row.question, answers)
     )
-    references[row.id] = list(row.answers)
-  num_without_span = sum(1 for r in records if not r.answers)
-  logging.info(
-    "NarrativeQA %s: %d questions on %d summaries, %d without an "
-    "overlapping span",
-    split,
-    len(records),
-    len(passages),
-    num_without_span,
-  )
-  return NarrativeQASplit(records, references, span_rouge_l, num_without_span)
+    references[row.split][row.id] = list(row.answers)
+  result = {}
+  for split in splits:
+    num_without_span = sum(1 for r in records[split] if not r.answers)
+    logging.info(
+      "NarrativeQA %s: %d questions on %d summaries, %d without an "
+      "overlapping span",
+      split,
+      len(records[split]),
+      len({r.title for r in records[split]}),
+      num_without_span,
+    )
+    result[split] = NarrativeQASplit(
+      records[split], references[split], span_rouge_l[split], num_without_span
+    )
+  return result
 
 
 def read_references(path: str, split: str = "test") -> dict[str, list[str]]:
@@ -460,7 +580,7 @@ def read_references(path: str, split: str = "test") -> dict[str, list[str]]:
   if _is_dir(path):
     path = os.path.join(path, QAPS_FILE)
   if path.endswith(".csv"):
-    return {row.id: list(row.answers) for row in _qaps_rows(path, split)}
+    return {row.id: list(row.answers) for row in _qaps_rows(path, (split,))}
   raw = _read_bytes(path)
   try:
     doc = json.loads(_decode(raw, path))
