@@ -1,8 +1,10 @@
-"""Trains the paper's ablations from the same teachers, and its analyses.
+"""Trains the paper's ablations from the same teachers, and its analyses;
+or a student size sweep, the accuracy/speed frontier.
 
   python -m pipelines.ablation --preset=small --output_dir=a2d_ablation
   python -m pipelines.ablation --dataset=json --train_file=train-v1.1.json \\
       --dev_file=dev-v1.1.json --eval_file=addsent=sample1k-HCVerifyAll.json
+  python -m pipelines.ablation --sweep=student_model.hidden=32,16,8
 
 Runs `pipeline.create_pipeline` once per variant of `ablations.ABLATIONS`
 (full A2D, −KD, −ATT, −ANS, stage-wise) into one artifact root: the steps a
@@ -17,6 +19,12 @@ variant on dev and every evaluation set), `question_types.{json,md,png}`
 example; also TensorBoard images under `tensorboard/analysis`), the base
 config as `config.json`, and every artifact under `artifacts/` (a
 `local_runner` run with the same flags and output dir shares them).
+
+With `--sweep` it trains one full-A2D student per sweep point instead
+(`ablations.sweep_variants`), every one from the same teachers and
+knowledge, each evaluation timing a single teacher, the ensemble and that
+student, and writes `frontier.{json,md,png}` (F1 against inference time,
+single teacher and ensemble as reference points).
 """
 
 from __future__ import annotations
@@ -39,6 +47,13 @@ _VARIANTS = flags.DEFINE_list(
   "Variants to train, comma-separated, from full, no_kd, no_att, no_ans, "
   "stagewise (default: all). The analyses need full.",
 )
+_SWEEP = flags.DEFINE_multi_string(
+  "sweep",
+  [],
+  "Student size sweep instead of the ablations: student_model.FIELD=V1,V2,"
+  "... (e.g. student_model.hidden=32,16,8); repeat for several fields, "
+  "zipped point by point. Writes frontier.{json,md,png}.",
+)
 _CASE_ID = flags.DEFINE_string(
   "case_id",
   "",
@@ -46,6 +61,7 @@ _CASE_ID = flags.DEFINE_string(
   "the student answers exactly).",
 )
 
+FRONTIER_FILES = ("frontier.json", "frontier.md", "frontier.png")
 ANALYSIS_FILES = (
   "question_types.json",
   "question_types.md",
@@ -68,7 +84,16 @@ def run(argv_extra: list[str]) -> int:
 
   inputs = cli.resolve(argv_extra)
   config = inputs.config
-  variants = ablations.select_variants(_VARIANTS.value)
+  sweep = bool(_SWEEP.value)
+  if sweep and _VARIANTS.value:
+    raise ValueError(
+      "--sweep trains full-A2D students of each size; it takes no "
+      "--variants (run the ablations separately)."
+    )
+  if sweep:
+    variants = ablations.sweep_variants(_SWEEP.value)
+  else:
+    variants = ablations.select_variants(_VARIANTS.value)
   configs = {
     v.name: config_lib.check(config_lib.apply_overrides(config, v.overrides))
     for v in variants
@@ -77,37 +102,48 @@ def run(argv_extra: list[str]) -> int:
   from a2d_tf import kit
   from pipelines import pipeline
 
-  output_dir = cli.prepare_output_dir(config)
-  _log(
-    f"output: {output_dir} (preset {cli.PRESET.value}, dataset "
-    f"{cli.DATASET.value}, K={config.teacher.num_teachers}, variants "
-    f"{', '.join(v.name for v in variants)})"
-  )
-  began = time.monotonic()
-  runner = kit.LocalDagRunner(os.path.join(output_dir, "artifacts"), log=_log)
-  reports, fingerprints, analyzed = {}, {}, None
   # Digests the data files once for all variants.
   shared = cli.pipeline_kwargs(inputs)
+  output_dir = os.path.abspath(cli.OUTPUT_DIR.value)
+  board = os.path.join(output_dir, "tensorboard")
+  # Every pipeline is built (and its config checked against the data
+  # flags) before the first step runs.
+  pipes = {}
   for variant in variants:
-    _log(f"variant {variant.name} ({variant.label})")
-    full = variant.name == "full"
-    board = os.path.join(output_dir, "tensorboard")
-    pipe = pipeline.create_pipeline(
+    full = variant.name == "full" and not sweep
+    if full:
+      tensorboard_root = board
+    else:
+      tensorboard_root = os.path.join(
+        board, "sweep" if sweep else "ablation", variant.name
+      )
+    pipes[variant.name] = pipeline.create_pipeline(
       configs[variant.name],
-      tensorboard_root=board
-      if full
-      else os.path.join(board, "ablation", variant.name),
+      tensorboard_root=tensorboard_root,
       with_export=False,
       with_analysis=full,
       case_id=_CASE_ID.value,
       **{
         **shared,
-        # Every student has the same architecture: the full variant's
-        # evaluation times it; the others only score theirs.
-        "timing_repeats": cli.TIMING_REPEATS.value if full else 0,
+        # The ablations' students have the same architecture: the full
+        # variant's evaluation times it, the others only score theirs.
+        # Every sweep point is timed.
+        "timing_repeats": cli.TIMING_REPEATS.value if full or sweep else 0,
       },
     )
-    results = runner.run(pipe)
+  output_dir = cli.prepare_output_dir(config)
+  _log(
+    f"output: {output_dir} (preset {cli.PRESET.value}, dataset "
+    f"{cli.DATASET.value}, K={config.teacher.num_teachers}, "
+    f"{'sweep' if sweep else 'variants'} "
+    f"{', '.join(v.name for v in variants)})"
+  )
+  began = time.monotonic()
+  runner = kit.LocalDagRunner(os.path.join(output_dir, "artifacts"), log=_log)
+  reports, fingerprints, analyzed = {}, {}, None
+  for variant in variants:
+    _log(f"{'point' if sweep else 'variant'} {variant.name} ({variant.label})")
+    results = runner.run(pipes[variant.name])
     with open(results["evaluate"]["evaluation"].path("report.json")) as f:
       reports[variant.name] = json.load(f)
     fingerprints[variant.name] = {
@@ -118,8 +154,27 @@ def run(argv_extra: list[str]) -> int:
       "knowledge": results["distill_knowledge_train"]["knowledge"].fingerprint,
       "student": results["train_student"]["model"].fingerprint,
     }
-    if full:
+    if "analyze" in results:
       analyzed = results["analyze"]["analysis"]
+  if sweep:
+    markdown = _write_frontier(
+      ablations, output_dir, reports, variants, fingerprints
+    )
+    written = os.path.join(output_dir, "frontier.md")
+  else:
+    markdown = _write_ablation(
+      ablations, output_dir, reports, variants, fingerprints, analyzed
+    )
+    written = os.path.join(output_dir, "ablation.md")
+  print(markdown, flush=True)
+  _log(f"finished in {time.monotonic() - began:.0f}s; table: {written}")
+  return 0
+
+
+def _write_ablation(
+  ablations, output_dir, reports, variants, fingerprints, analyzed
+) -> str:
+  """`ablation.{json,md}` and the analyses' files; returns the Markdown."""
   table = ablations.ablation_table(reports, variants, fingerprints)
   with open(os.path.join(output_dir, "ablation.json"), "w") as f:
     json.dump(table, f, indent=2, ensure_ascii=False)
@@ -131,12 +186,21 @@ def run(argv_extra: list[str]) -> int:
       shutil.copyfile(analyzed.path(name), os.path.join(output_dir, name))
   else:
     _log("no full variant: the analyses (per-type F1, case study) skipped")
-  print(markdown, flush=True)
-  _log(
-    f"finished in {time.monotonic() - began:.0f}s; table: "
-    f"{os.path.join(output_dir, 'ablation.md')}"
-  )
-  return 0
+  return markdown
+
+
+def _write_frontier(ablations, output_dir, reports, variants, fingerprints):
+  """`frontier.{json,md,png}`; returns the Markdown."""
+  from a2d_tf import figures
+
+  table = ablations.frontier_table(reports, variants, fingerprints)
+  with open(os.path.join(output_dir, "frontier.json"), "w") as f:
+    json.dump(table, f, indent=2, ensure_ascii=False)
+  markdown = ablations.render_frontier_markdown(table)
+  with open(os.path.join(output_dir, "frontier.md"), "w") as f:
+    f.write(markdown)
+  figures.plot_frontier(table, os.path.join(output_dir, "frontier.png"))
+  return markdown
 
 
 def main(argv: list[str]) -> int:

@@ -83,9 +83,7 @@ def test_render_markdown_gives_the_speedup_over_one_teacher_and_ensemble():
   result["parameters"] = report.parameters(1234, 400, 3, {"hidden": 8})
   result["config"] = {"model": {"hidden": 16}}
   assert result["parameters"]["ensemble"] == 3702
-  assert result["parameters"]["student_to_teacher"] == pytest.approx(
-    400 / 1234
-  )
+  assert result["parameters"]["student_to_teacher"] == pytest.approx(400 / 1234)
   text = report.render_markdown(result)
   assert "| single teacher | 1,234 | 1.000 | 2.00x |" in text
   assert "| ensemble (K=3) | 1,234 x 3 | 3.000 | 6.00x |" in text
