@@ -209,6 +209,32 @@ def test_other_hops_match_the_mapped_teacher_hops(
     np.testing.assert_array_equal(got[name].numpy(), same_hops[name].numpy())
 
 
+def test_att_gradient_reaches_the_matched_student_hops_only():
+  outputs, batch = _loss_inputs(3, 2)
+  attention = tf.Variable(outputs["attention"])
+  config = config_lib.DistillConfig(attention_hops_map="last")
+  with tf.GradientTape() as tape:
+    terms = losses.a2d_loss(
+      {**outputs, "attention": attention}, batch, config, teacher_hops=2
+    )
+    total = tf.reduce_sum(terms["att"])
+  grad = tape.gradient(total, attention).numpy()
+  # "last": student hop 2 against teacher hop 1, hops 0 and 1 untouched.
+  assert np.all(grad[:, :2] == 0.0)
+  assert np.any(grad[:, 2] != 0.0)
+  # dATT/dD = D - E on valid positions (one pair: the mean is that pair).
+  lp, lq = grad.shape[2], grad.shape[3]
+  mask = (
+    np.arange(lp)[None, :, None] < batch["passage_len"][:, None, None]
+  ) & (np.arange(lq)[None, None, :] < batch["question_len"][:, None, None])
+  want = np.where(
+    mask,
+    outputs["attention"].numpy()[:, 2] - batch["teacher_attention"][:, 1],
+    0.0,
+  )
+  np.testing.assert_allclose(grad[:, 2], want, rtol=1e-5, atol=1e-7)
+
+
 def test_knowledge_with_other_hops_than_the_teachers_is_refused():
   outputs, batch = _loss_inputs(1, 3)
   with pytest.raises(tf.errors.InvalidArgumentError, match="another number"):
