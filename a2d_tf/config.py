@@ -401,6 +401,18 @@ PRESETS: dict[str, ExperimentConfig] = {
   # dominate), so batches of 32, 32 units and Adam at 1e-2 learn the most
   # per second; dropout only slowed learning at this budget.
   "small": ExperimentConfig(),
+  # Real SQuAD v1.1 on 2 CPU cores (`bench/fidelity.py`; README "Results on
+  # SQuAD v1.1"): the small reader with dropout, whose teachers' knowledge
+  # on their own training questions stays softer, three teacher epochs, a
+  # student that trains longer, every model kept at its best epoch on the
+  # validation split, and an AddSent-style adversarial split generated
+  # from 1,000 dev questions. Chosen by the experiments in the README.
+  "squad_cpu": ExperimentConfig(
+    data=DataConfig(adversarial_questions=1000),
+    model=ModelConfig(dropout=0.2),
+    train=TrainConfig(epochs=3),
+    distill=DistillConfig(epochs=4),
+  ),
   # The published RMR / A2D settings (GloVe 300-d, 100 units, T=3, the
   # IJCAI answer pointer, exact-match flags on both sides).
   "paper": ExperimentConfig(

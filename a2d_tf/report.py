@@ -198,6 +198,48 @@ def score_set(
   }
 
 
+def summary(report: Mapping[str, Any], digits: int = 2) -> dict[str, Any]:
+  """The figures of a `report.json` a benchmark prints, rounded.
+
+  Returns:
+    `sets`: per set, each system's `exact_match` and `f1` (the single row
+    with `std`), `gain_kept` and the intervals' `[low, high]`;
+    `knowledge_diagnostics` as reported; `parameters`; `inference`.
+  """
+
+  def rounded(value):
+    if isinstance(value, float):
+      return round(value, digits)
+    if isinstance(value, list):
+      return [rounded(v) for v in value]
+    if isinstance(value, dict):
+      return {k: rounded(v) for k, v in value.items()}
+    return value
+
+  sets = {}
+  for name, result in report["sets"].items():
+    entry = {
+      system: {m: result[system][m] for m in METRICS} for system in SYSTEMS
+    }
+    if "std" in result["single"]:
+      entry["single"]["std"] = dict(result["single"]["std"])
+    if "intervals" in result:
+      entry["gain_kept"] = result["gain_kept"]
+      entry["intervals"] = {
+        comparison: {m: result["intervals"][comparison][m] for m in METRICS}
+        for comparison, _ in COMPARISONS
+      }
+    sets[name] = entry
+  return rounded(
+    {
+      "sets": sets,
+      "knowledge_diagnostics": report.get("knowledge_diagnostics"),
+      "parameters": report["parameters"],
+      "inference": report["inference"],
+    }
+  )
+
+
 def _cell(result: Mapping[str, Any], metric: str, with_std: bool) -> str:
   text = f"{result[metric]:.1f}"
   if with_std and "std" in result:

@@ -61,22 +61,7 @@ def main(argv):
     "machine": f"{platform.machine()}, {os.cpu_count()} cores",
     "date": time.strftime("%Y-%m-%d"),
     "wall_s": round(time.monotonic() - began, 1),
-    "sets": {
-      name: {
-        system: {
-          k: round(v, 2)
-          for k, v in scores.items()
-          if k in ("exact_match", "f1")
-        }
-        for system, scores in systems.items()
-      }
-      for name, systems in result["sets"].items()
-    },
-    "parameters": result["parameters"],
-    "inference": {
-      k: round(v, 3) if isinstance(v, float) else v
-      for k, v in result["inference"].items()
-    },
+    **report.summary(result),
   }
   print(json.dumps(summary, sort_keys=True))
 

@@ -8,13 +8,26 @@ from a2d_tf import config as config_lib
 
 
 def test_presets_round_trip_through_json_and_can_run():
-  assert list(config_lib.PRESETS) == ["tiny", "small", "paper"]
+  assert list(config_lib.PRESETS) == ["tiny", "small", "squad_cpu", "paper"]
   for name in config_lib.PRESETS:
     cfg = config_lib.get_config(name)
     again = config_lib.ExperimentConfig.from_dict(json.loads(cfg.to_json()))
     assert again == cfg
     assert config_lib.validate(cfg) == []
     assert cfg.runtime == config_lib.RuntimeConfig()
+
+
+def test_squad_cpu_recipe_differs_from_small_only_where_documented():
+  small, recipe = (config_lib.get_config(n) for n in ("small", "squad_cpu"))
+  assert (
+    recipe.model.dropout > 0 and recipe.distill.epochs > recipe.train.epochs
+  )
+  assert recipe.data.adversarial_questions == 1000
+  assert recipe.data.validation_fraction > 0
+  # The method itself is the paper's.
+  assert recipe.distill.temperature == small.distill.temperature
+  assert recipe.distill.ans_weight == small.distill.ans_weight
+  assert recipe.distill.att_weight == small.distill.att_weight
 
 
 def test_paper_preset_follows_the_paper():
