@@ -6,10 +6,12 @@ preset plus `--override=section.field=value` strings, check it with `check`
 the resolved config as JSON next to its outputs, and components receive it
 as a JSON-able dict (`to_dict` / `from_dict`).
 
-What a model *is* (data, model, train, teacher, distill, export) is apart
-from how a run *executes* (`runtime`: strategy, precision, XLA, cuDNN,
-determinism, batch padding, logging cadence): the pipeline passes `runtime`
-to its steps outside every cache key.
+What a model *is* (data, model, student_model, train, teacher, distill,
+export) is apart from how a run *executes* (`runtime`: strategy, precision,
+XLA, cuDNN, determinism, batch padding, logging cadence): the pipeline
+passes `runtime` to its steps outside every cache key. `student_model` holds
+the student's architecture as changes to the teachers' `model` (none by
+default: the paper's student copies a teacher).
 """
 
 from __future__ import annotations
@@ -125,6 +127,58 @@ class ModelConfig:
   max_answer_len: int = 15
 
 
+# What `StudentModelConfig` leaves out of `ModelConfig`: every system decodes
+# spans alike, so the reports compare readers, not decoders.
+_SHARED_MODEL_FIELDS = ("max_answer_len",)
+
+
+@dataclasses.dataclass(frozen=True)
+class StudentModelConfig:
+  """The student's reader, as changes to the teachers' `model` section.
+
+  Every field is a `ModelConfig` field; None (the default of each) takes
+  the teachers' value, so by default the student has exactly a teacher's
+  architecture, as in the paper. `--override=student_model.hidden=16`
+  gives it 16 units per direction and keeps the rest. `resolve_student_model`
+  returns the student's `ModelConfig`, `student_model_changes` the fields
+  that differ from the teachers' (the only ones in the student step's cache
+  key, so a value equal to the teachers' keeps the default student).
+  `max_answer_len` is not here: every system decodes with `model`'s.
+
+  What a student of another shape learns from the same knowledge (README,
+  "A student of another size"): the answer terms (CE, KD, ANS) read passage
+  positions only; ATT maps the student's aligner hops to the teachers' by
+  `distill.attention_hops_map` when their counts differ; a student of
+  another `word_dim` learns its own word vectors (the vocabulary, and so
+  every id, is shared) and cannot take the teachers' pretrained ones.
+
+  Attributes:
+    word_dim: Word embedding size.
+    char_dim: Character embedding size.
+    char_hidden: Character encoder units.
+    char_encoder: "bilstm" or "cnn".
+    hidden: Hidden units per direction of every BiLSTM.
+    aligner_hops: Iterative aligner hops.
+    pointer: Answer pointer, "memory" or "rmr".
+    pointer_hops: Memory-based answer pointer hops.
+    question_em: Question exact-match flags.
+    dropout: Dropout rate on layer inputs.
+    variational_dropout: Same dropout mask over time for LSTM inputs.
+  """
+
+  word_dim: int | None = None
+  char_dim: int | None = None
+  char_hidden: int | None = None
+  char_encoder: str | None = None
+  hidden: int | None = None
+  aligner_hops: int | None = None
+  pointer: str | None = None
+  pointer_hops: int | None = None
+  question_em: bool | None = None
+  dropout: float | None = None
+  variational_dropout: bool | None = None
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
   """Optimization settings shared by teachers and the student.
@@ -187,6 +241,15 @@ class DistillConfig:
     epochs: The student's (joint or answer-phase) training epochs; 0 trains
       it as long as a teacher (`train.epochs`). The student learns from
       softer targets than the gold labels and may train longer.
+    attention_hops_map: Which teacher hop each student aligner hop is
+      matched with by ATT when the student has another number of hops than
+      the teachers (`student_model.aligner_hops`), one of
+      `ATTENTION_HOPS_MAPS`: "proportional" matches student hop s of S with
+      teacher hop ceil((s + 1) * T / S) - 1 of T (the hop at the same
+      relative depth; every student hop is matched, the last with the
+      last), "last" only the student's last hop with the teachers' last.
+      With equal hop counts every hop is matched with its own, whatever
+      the value (`losses.attention_hop_pairs`).
   """
 
   temperature: float = 2.0
@@ -198,6 +261,7 @@ class DistillConfig:
   stagewise: bool = False
   warmup_epochs: int = 1
   epochs: int = 0
+  attention_hops_map: str = "proportional"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -228,6 +292,9 @@ class ExportConfig:
   min_f1_vs_single: float = -1.0
   min_f1_vs_ensemble: float = -5.0
 
+
+# The names `DistillConfig.attention_hops_map` takes.
+ATTENTION_HOPS_MAPS = ("proportional", "last")
 
 # The names `RuntimeConfig.distribution` and `.mixed_precision` take.
 DISTRIBUTIONS = ("default", "mirrored", "multi_worker", "tpu")
@@ -307,7 +374,10 @@ class ExperimentConfig:
 
   Attributes:
     data: Data and featurization settings.
-    model: Reader architecture sizes.
+    model: Reader architecture sizes (the teachers', and by default the
+      student's).
+    student_model: The student's architecture, as changes to `model`
+      (none by default).
     train: Optimization settings.
     teacher: Teacher ensemble settings.
     distill: Distillation loss settings.
@@ -319,6 +389,9 @@ class ExperimentConfig:
 
   data: DataConfig = dataclasses.field(default_factory=DataConfig)
   model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+  student_model: StudentModelConfig = dataclasses.field(
+    default_factory=StudentModelConfig
+  )
   train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
   teacher: TeacherConfig = dataclasses.field(default_factory=TeacherConfig)
   distill: DistillConfig = dataclasses.field(default_factory=DistillConfig)
@@ -559,19 +632,50 @@ def apply_overrides(
         f"Bad override {override!r}: section {section_name!r} has no "
         f"field {field_name!r}."
       )
-    auto_type = _auto_type(type(section), field_name)
+    current = getattr(section, field_name)
+    if section_name == "student_model" and current is None:
+      # Unset: the value parses as the teachers' field does.
+      current = getattr(config.model, field_name)
+    # `X | None` fields take "auto"; a student_model field's None means
+    # "as the teachers'", not auto.
+    auto_type = (
+      None
+      if section_name == "student_model"
+      else _auto_type(type(section), field_name)
+    )
     try:
       if auto_type is not None and raw.strip().lower() == AUTO:
         value = None
       elif auto_type is not None:
         value = _parse_value(raw, auto_type())
       else:
-        value = _parse_value(raw, getattr(section, field_name))
+        value = _parse_value(raw, current)
     except ValueError as e:
       raise ValueError(f"Bad override {override!r}: {e}") from None
     section = dataclasses.replace(section, **{field_name: value})
     config = dataclasses.replace(config, **{section_name: section})
   return config
+
+
+def resolve_student_model(config: ExperimentConfig) -> ModelConfig:
+  """The student's `ModelConfig`: `model` with `student_model`'s changes."""
+  return dataclasses.replace(config.model, **student_model_changes(config))
+
+
+def student_model_changes(config: ExperimentConfig) -> dict[str, Any]:
+  """The `student_model` fields set to other values than the teachers'.
+
+  Empty for a student of the teachers' architecture (the default, and also
+  when every set field repeats the teachers' value): the pipeline puts
+  exactly these in the student step's parameters, so only a real change of
+  architecture changes its cache key.
+  """
+  changes = {}
+  for field in dataclasses.fields(config.student_model):
+    value = getattr(config.student_model, field.name)
+    if value is not None and value != getattr(config.model, field.name):
+      changes[field.name] = value
+  return changes
 
 
 def get_config(
@@ -654,6 +758,12 @@ _MAX_SEED = 2**32 - 1
 # TF Serving's version numbers: non-negative int64.
 _MAX_VERSION = 2**63 - 1
 
+
+def _unset_or(rule: Callable[[Any], str]) -> Callable[[Any], str]:
+  """`rule`, or None (a `student_model` field left to the teachers')."""
+  return lambda v: "" if v is None else rule(v)
+
+
 # What `validate` checks, in section order: (section, field, rule), where a
 # rule returns "" for a good value and otherwise what a good value is.
 # Every field is also checked to have its default's type (`_type_problem`).
@@ -682,6 +792,15 @@ _RULES = (
   ("model", "pointer_hops", _at_least(1)),
   ("model", "dropout", _in_range(0.0, 1.0)),
   ("model", "max_answer_len", _at_least(1)),
+  ("student_model", "word_dim", _unset_or(_at_least(1))),
+  ("student_model", "char_dim", _unset_or(_at_least(1))),
+  ("student_model", "char_hidden", _unset_or(_at_least(1))),
+  ("student_model", "char_encoder", _unset_or(_one_of("bilstm", "cnn"))),
+  ("student_model", "hidden", _unset_or(_at_least(1))),
+  ("student_model", "aligner_hops", _unset_or(_at_least(1))),
+  ("student_model", "pointer", _unset_or(_one_of("memory", "rmr"))),
+  ("student_model", "pointer_hops", _unset_or(_at_least(1))),
+  ("student_model", "dropout", _unset_or(_in_range(0.0, 1.0))),
   ("train", "batch_size", _at_least(1)),
   ("train", "epochs", _at_least(1)),
   ("train", "learning_rate", _finite(_above(0))),
@@ -696,6 +815,7 @@ _RULES = (
   ("distill", "att_weight", _finite(_at_least(0))),
   ("distill", "warmup_epochs", _at_least(0)),
   ("distill", "epochs", _at_least(0)),
+  ("distill", "attention_hops_map", _one_of(*ATTENTION_HOPS_MAPS)),
   ("export", "version", _between(0, _MAX_VERSION)),
   ("export", "min_f1_vs_single", _between(-100.0, 100.0)),
   ("export", "min_f1_vs_ensemble", _between(-100.0, 100.0)),

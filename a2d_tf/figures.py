@@ -5,6 +5,9 @@
 * `plot_case_study` (`case_study_figure`): the paper's Figure 3, the
   teachers' (mean) and the student's attention heatmaps (passage x
   question) beside their start/end probabilities, for one example.
+* `plot_frontier`: the accuracy/speed frontier of a student size sweep, F1
+  against inference time, with the single teachers and the ensemble as
+  reference points.
 * `log_images`: writes PNGs to a TensorBoard run as image summaries.
 
 Drawn with matplotlib's object-oriented API on the Agg canvas (no pyplot, no
@@ -31,6 +34,7 @@ STUDENT_COLOR = "tab:orange"
 START_COLOR = "tab:green"
 END_COLOR = "tab:red"
 GOLD_COLOR = "#fff2a8"
+ENSEMBLE_COLOR = "tab:purple"
 _DPI = 110
 _MAX_LABEL = 14
 
@@ -257,6 +261,91 @@ def _gold_outline(first: int, last: int, cols: int) -> Rectangle:
     edgecolor="goldenrod",
     linewidth=1.5,
   )
+
+
+def plot_frontier(
+  table: Mapping[str, Any],
+  path: str,
+  set_name: str = "dev",
+  title: str | None = None,
+) -> str:
+  """F1 against inference time: the accuracy/speed frontier of a sweep.
+
+  Each student is a point labelled with its sweep values and its share of
+  a teacher's parameters, joined in order of time; the single teacher
+  (mean F1 over the K teachers, bar: ± one sd) and the ensemble are the
+  reference points.
+
+  Args:
+    table: `ablations.frontier_table` output.
+    path: PNG file to write.
+    set_name: The evaluation set on the F1 axis.
+    title: Figure title (default names the set and K).
+
+  Returns:
+    `path`.
+
+  Raises:
+    ValueError: `set_name` is not in the table.
+  """
+  if set_name not in table["sets"]:
+    raise ValueError(
+      f"set_name must be one of {table['sets']}, got {set_name!r}."
+    )
+  k = table["k"]
+  figure = Figure(figsize=(6.4, 4.2))
+  axes = figure.add_subplot()
+  rows = sorted(table["rows"], key=lambda r: r["inference_s"])
+  times = [r["inference_s"] for r in rows]
+  f1s = [r["scores"][set_name]["f1"] for r in rows]
+  axes.plot(
+    times,
+    f1s,
+    "-o",
+    color=STUDENT_COLOR,
+    label="A2D students",
+    zorder=3,
+  )
+  for row, x, y in zip(rows, times, f1s, strict=True):
+    axes.annotate(
+      f"{row['label']}\n({row['parameter_ratio']:.2f}× params)",
+      (x, y),
+      textcoords="offset points",
+      xytext=(6, -14),
+      fontsize=7,
+    )
+  single = table["references"]["single"]
+  scores = single["scores"][set_name]
+  axes.errorbar(
+    [single["inference_s"]],
+    [scores["f1"]],
+    yerr=[scores.get("std", {}).get("f1", 0.0)],
+    fmt="s",
+    color=TEACHER_COLOR,
+    capsize=4,
+    label=f"single teacher (mean ± sd of {k})",
+    zorder=4,
+  )
+  ensemble = table["references"]["ensemble"]
+  axes.plot(
+    [ensemble["inference_s"]],
+    [ensemble["scores"][set_name]["f1"]],
+    "D",
+    color=ENSEMBLE_COLOR,
+    label=f"ensemble (K={k})",
+    zorder=4,
+  )
+  all_times = [*times, single["inference_s"], ensemble["inference_s"]]
+  # Room on the right for the labels of the slowest points.
+  axes.set_xlim(0, 1.25 * max(all_times))
+  # Every system is timed over dev, whichever set gives the F1.
+  axes.set_xlabel(f"inference time over dev (s, {table['examples']} examples)")
+  axes.set_ylabel(f"{set_name} F1 (%)")
+  axes.set_title(title or f"Accuracy/speed frontier ({set_name}, K={k})")
+  axes.legend(loc="best", fontsize=8)
+  axes.grid(alpha=0.3)
+  axes.set_axisbelow(True)
+  return _save(figure, path)
 
 
 def load_png(path: str) -> np.ndarray:

@@ -21,6 +21,11 @@ Joint objective (`a2d_loss`), per example:
 `L = CE + tau**2 * KD + gamma * ANS + delta * ATT`, where the teacher
 distributions in KD were softened at the same temperature tau by the
 knowledge step.
+
+A student of another size: CE, KD and ANS read passage positions only and
+do not depend on the reader's width; ATT compares `[passage_len,
+question_len]` distributions per hop, and a student with other aligner
+hops than its teachers is matched hop by hop by `attention_hop_pairs`.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from a2d_tf import masking
-from a2d_tf.config import DistillConfig
+from a2d_tf.config import ATTENTION_HOPS_MAPS, DistillConfig
 
 
 def _valid_rows(mask: tf.Tensor) -> tf.Tensor:
@@ -201,12 +206,109 @@ def att_loss(
   return tf.reduce_mean(per_hop, axis=1)
 
 
+def attention_hop_pairs(
+  student_hops: int, teacher_hops: int, mapping: str
+) -> tuple[tuple[int, int], ...]:
+  """Which teacher hop ATT matches with which student hop.
+
+  With equal counts every hop is matched with its own, whatever `mapping`
+  (the paper's ATT). Otherwise, for S student hops and T teacher hops:
+
+  - "proportional": student hop s (0-based) with teacher hop
+    `ceil((s + 1) * T / S) - 1`, the teacher hop at the same relative
+    depth; every student hop is matched, the last with the last (S = 1,
+    T = 2: (0, 1); S = 2, T = 3: (0, 1), (1, 2); S = 3, T = 2: (0, 0),
+    (1, 1), (2, 1)).
+  - "last": the student's last hop with the teachers' last, and no other.
+
+  Args:
+    student_hops: The student's aligner hops S (>= 1).
+    teacher_hops: The teachers' aligner hops T (>= 1).
+    mapping: One of `config.ATTENTION_HOPS_MAPS`.
+
+  Returns:
+    `(student hop, teacher hop)` pairs in student hop order.
+
+  Raises:
+    ValueError: On hop counts below 1 or an unknown mapping.
+  """
+  if student_hops < 1 or teacher_hops < 1:
+    raise ValueError(
+      "hop counts must be >= 1, received: student_hops="
+      f"{student_hops}, teacher_hops={teacher_hops}"
+    )
+  if mapping not in ATTENTION_HOPS_MAPS:
+    raise ValueError(
+      f"mapping must be one of {ATTENTION_HOPS_MAPS}, received: "
+      f"mapping={mapping!r}"
+    )
+  if student_hops == teacher_hops:
+    return tuple((h, h) for h in range(student_hops))
+  if mapping == "last":
+    return ((student_hops - 1, teacher_hops - 1),)
+  # ceil((s + 1) * T / S) in integers.
+  return tuple(
+    (s, -(-(s + 1) * teacher_hops // student_hops) - 1)
+    for s in range(student_hops)
+  )
+
+
+def matched_attention(
+  student_attention: tf.Tensor,
+  teacher_attention: tf.Tensor,
+  teacher_hops: int | None,
+  mapping: str,
+) -> tuple[tf.Tensor, tf.Tensor]:
+  """The student and teacher attention hops ATT compares, hop by hop.
+
+  Args:
+    student_attention: `[batch, student_hops, passage_len, question_len]`
+      with a static hop count.
+    teacher_attention: `[batch, teacher_hops, passage_len, question_len]`,
+      all the teachers' hops as the knowledge stores them.
+    teacher_hops: The teachers' hop count T; None takes it to be the
+      student's (the inputs are returned unchanged).
+    mapping: See `attention_hop_pairs`.
+
+  Returns:
+    Both tensors with the same hops, `[batch, pairs, passage_len,
+    question_len]`: unchanged when the counts are equal, else gathered by
+    `attention_hop_pairs`.
+
+  Raises:
+    ValueError: The student's hop count is not static.
+    InvalidArgumentError: (when run) The knowledge holds another number of
+      hops than `teacher_hops`.
+  """
+  student_hops = student_attention.shape[1]
+  if teacher_hops is None or student_hops == teacher_hops:
+    return student_attention, teacher_attention
+  if student_hops is None:
+    raise ValueError(
+      "the student's attention needs a static hop axis to be matched "
+      f"with {teacher_hops} teacher hops"
+    )
+  pairs = attention_hop_pairs(int(student_hops), int(teacher_hops), mapping)
+  check = tf.debugging.assert_equal(
+    tf.shape(teacher_attention)[1],
+    int(teacher_hops),
+    message="teacher_attention holds another number of hops than the "
+    "teachers' model.aligner_hops; was the knowledge written by other "
+    "teachers?",
+  )
+  with tf.control_dependencies([check]):
+    teacher = tf.gather(teacher_attention, [t for _, t in pairs], axis=1)
+  student = tf.gather(student_attention, [s for s, _ in pairs], axis=1)
+  return student, teacher
+
+
 def a2d_loss(
   outputs: dict[str, tf.Tensor],
   batch: dict[str, tf.Tensor],
   config: DistillConfig,
   answer_weight: float | tf.Tensor = 1.0,
   attention_weight: float | tf.Tensor = 1.0,
+  teacher_hops: int | None = None,
 ) -> dict[str, tf.Tensor]:
   """The joint A2D loss `CE + tau**2 KD + gamma ANS + delta ATT` per example.
 
@@ -228,6 +330,9 @@ def a2d_loss(
       (0 during stage-wise attention warm-up).
     attention_weight: Multiplier of the ATT term in `total` (0 in the
       stage-wise answer phase).
+    teacher_hops: The teachers' aligner hops; when the student's attention
+      has another number, ATT compares the hops `config.attention_hops_map`
+      pairs (`matched_attention`). None: the same as the student's.
 
   Returns:
     Dict of float32 `[batch]` tensors: the unweighted terms `ce`, `kd`,
@@ -270,8 +375,14 @@ def a2d_loss(
     question_mask = masking.sequence_mask(
       batch["question_len"], tf.shape(attention)[3]
     )
+    student_attention, teacher_attention = matched_attention(
+      attention,
+      batch["teacher_attention"],
+      teacher_hops,
+      config.attention_hops_map,
+    )
     att = att_loss(
-      attention, batch["teacher_attention"], passage_mask, question_mask
+      student_attention, teacher_attention, passage_mask, question_mask
     )
   answer_weight = tf.cast(answer_weight, tf.float32)
   attention_weight = tf.cast(attention_weight, tf.float32)

@@ -30,8 +30,13 @@
   training split the teachers have seen every question, and when their
   knowledge there is little more than the gold labels, distillation has
   little to pass on.
-* Parameter counts and the inference wall time of a single teacher, the
-  ensemble and the student over the same examples, with the speedup.
+* `parameters`: trainable parameters of a single teacher, the ensemble and
+  the student, and the student's architecture changes (`student_model`).
+* `inference`: the wall time of one forward pass of a single teacher, the
+  ensemble and the student over the same dev batches (fastest of
+  `repeats`), and the student's speedup over one teacher
+  (`speedup_over_single`) and over the ensemble (`speedup_over_ensemble`,
+  also `speedup`).
 """
 
 from __future__ import annotations
@@ -590,25 +595,97 @@ def _training_lines(training: Mapping[str, Any] | None) -> list[str]:
   return lines
 
 
+def parameters(
+  teacher: int,
+  student: int,
+  k: int,
+  student_model: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+  """The `parameters` entry of `report.json`.
+
+  Args:
+    teacher: Trainable parameters of one teacher.
+    student: Trainable parameters of the student.
+    k: Teachers in the ensemble.
+    student_model: The student's architecture changes from the teachers'
+      (`config.student_model_changes`); empty for a teacher-sized student.
+
+  Returns:
+    `teacher` (= a single teacher), `ensemble` (K teachers), `student`,
+    `student_to_teacher` (their ratio) and `student_model`.
+  """
+  return {
+    "teacher": teacher,
+    "ensemble": teacher * k,
+    "student": student,
+    "student_to_teacher": student / teacher if teacher else None,
+    "student_model": dict(student_model or {}),
+  }
+
+
+def _speedups(timing: Mapping[str, Any]) -> dict[str, float]:
+  """The student's speedup over one teacher and over the ensemble.
+
+  Read from the timing entry; reports written before both were stored
+  have them computed from the seconds.
+  """
+  return {
+    "single": timing.get(
+      "speedup_over_single", timing["single_s"] / timing["student_s"]
+    ),
+    "ensemble": timing.get("speedup_over_ensemble", timing["speedup"]),
+  }
+
+
+def _architecture_line(report: Mapping[str, Any]) -> str:
+  params = report["parameters"]
+  changes = params.get("student_model") or {}
+  if not changes:
+    return "Student architecture: the teachers' (no `student_model` change)."
+  teachers = (report.get("config") or {}).get("model", {})
+  parts = []
+  for name, value in sorted(changes.items()):
+    was = f" (teachers: {teachers[name]})" if name in teachers else ""
+    parts.append(f"{name}={value}{was}")
+  ratio = params["student"] / params["teacher"]
+  return (
+    f"Student architecture: the teachers' with {', '.join(parts)}; "
+    f"{ratio:.2f} of a teacher's parameters."
+  )
+
+
 def _timing_lines(report: Mapping[str, Any]) -> list[str]:
   timing = report["inference"]
   params = report["parameters"]
   k = timing["k"]
   rows = [
-    ("single teacher", f"{params['teacher']:,}", "single_s"),
-    (f"ensemble (K={k})", f"{params['teacher']:,} x {k}", "ensemble_s"),
-    ("student", f"{params['student']:,}", "student_s"),
+    ("single teacher", f"{params['teacher']:,}", "single_s", "single"),
+    (
+      f"ensemble (K={k})",
+      f"{params['teacher']:,} x {k}",
+      "ensemble_s",
+      "ensemble",
+    ),
+    ("student", f"{params['student']:,}", "student_s", None),
   ]
   if "speedup" in timing:
-    lines = ["", "| | parameters (trainable) | inference time (s) |"]
-    lines.append("|---|---|---|")
-    lines += [f"| {a} | {b} | {timing[c]:.3f} |" for a, b, c in rows]
+    speedups = _speedups(timing)
+    lines = [
+      "",
+      "| system | parameters (trainable) | inference time (s) | "
+      "student faster by |",
+      "|---|---|---|---|",
+    ]
+    for label, count, seconds, other in rows:
+      faster = f"{speedups[other]:.2f}x" if other else "—"
+      lines.append(f"| {label} | {count} | {timing[seconds]:.3f} | {faster} |")
     footer = (
-      f"Student speedup over the ensemble: **{timing['speedup']:.2f}x** "
+      f"Student speedup over one teacher: **{speedups['single']:.2f}x**; "
+      f"over the ensemble: **{speedups['ensemble']:.2f}x** "
       f"({timing['examples']} examples, {timing['repeats']} passes)."
     )
   else:
-    lines = ["", "| | parameters (trainable) |", "|---|---|"]
-    lines += [f"| {a} | {b} |" for a, b, _ in rows]
+    lines = ["", "| system | parameters (trainable) |", "|---|---|"]
+    lines += [f"| {a} | {b} |" for a, b, _, _ in rows]
     footer = "Inference not timed (timing_repeats=0)."
-  return [*lines, "", footer, ""]
+  return [*lines, "", footer, "", _architecture_line(report), ""]

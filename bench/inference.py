@@ -2,20 +2,23 @@
 
   python -m bench.inference --preset=small
   python -m bench.inference --preset=paper --examples=64 --repeats=2
+  python -m bench.inference --preset=small --override=student_model.hidden=16
 
-The student has one teacher's architecture, so answering with it instead
-of the ensemble should be about K times faster (target >= 0.95 K; the paper
-reports 12.3x at K = 12).
+By default the student has one teacher's architecture, so answering with it
+instead of the ensemble should be about K times faster (target >= 0.95 K;
+the paper reports 12.3x at K = 12). With `student_model` overrides the
+student is that smaller (or larger) reader, and `speedup_over_single` says
+what the slimmer architecture adds on top.
 
 The first `--examples` dev examples of the synthetic corpus (rounded up to
 whole batches of the evaluation input function) go through K random-weight
 readers (the ensemble) and one more (the student) with
 `a2d_tf.inference.time_forward`: every model is traced on every batch shape
-first, then the two systems are timed in turn, `--repeats` passes each,
-keeping the fastest.
+first, then the systems (one teacher, the ensemble, the student) are timed
+in turn, `--repeats` passes each, keeping the fastest.
 
-Output, last line: `k`, `ensemble_s`, `student_s` and `speedup`
-(ensemble_s / student_s).
+Output, last line: `k`, `single_s`, `ensemble_s`, `student_s`, `speedup`
+(ensemble_s / student_s) and `speedup_over_single` (single_s / student_s).
 """
 
 from __future__ import annotations
@@ -76,10 +79,10 @@ def main(argv: list[str]) -> None:
     )
   examples = sum(int(b["passage_len"].shape[0]) for b in batches)
 
-  def reader(seed):
+  def reader(seed, model_config=config.model):
     keras.utils.set_random_seed(seed)
     return build_reader(
-      config.model,
+      model_config,
       data.vocab.num_words,
       data.vocab.num_chars,
       dtype=config.runtime.mixed_precision or None,
@@ -87,9 +90,11 @@ def main(argv: list[str]) -> None:
     )
 
   teachers = [reader(_SEED.value + i) for i in range(k)]
-  student = reader(_SEED.value + k)
+  student = reader(_SEED.value + k, config_lib.resolve_student_model(config))
   seconds = inference.time_forward(
-    {"ensemble": teachers, "student": [student]}, batches, _REPEATS.value
+    {"single": teachers[:1], "ensemble": teachers, "student": [student]},
+    batches,
+    _REPEATS.value,
   )
   lengths = np.concatenate([b["passage_len"].numpy() for b in batches])
 
@@ -104,9 +109,12 @@ def main(argv: list[str]) -> None:
     ),
     {
       "k": k,
+      "student_model": config_lib.student_model_changes(config),
+      "single_s": seconds["single"],
       "ensemble_s": seconds["ensemble"],
       "student_s": seconds["student"],
       "speedup": seconds["ensemble"] / seconds["student"],
+      "speedup_over_single": seconds["single"] / seconds["student"],
     },
   )
 

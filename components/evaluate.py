@@ -6,6 +6,7 @@ import os
 import keras
 
 from a2d_tf import artifacts, diagnostics, inference, kit, report
+from a2d_tf import config as config_lib
 from a2d_tf.config import ExperimentConfig
 from a2d_tf.models import reader as reader_lib
 
@@ -47,8 +48,10 @@ def evaluate(
   the whole run's config, which the runners write beside the report.
 
   `timing_repeats` passes over dev time a single teacher, the ensemble and
-  the student (the speedup); 0 skips the timing (the ablation's extra
-  variants, whose student has the same architecture as the full one's).
+  the student (the student's speedup over each); 0 skips the timing (the
+  ablation's extra variants, whose student has the same architecture as the
+  full one's). The parameters of every system and the student's
+  architecture (its `student_model` changes) are reported beside them.
   """
   cfg = ExperimentConfig.from_dict(config)
   teacher_models = [
@@ -114,7 +117,10 @@ def evaluate(
       single_s=seconds["single"],
       ensemble_s=seconds["ensemble"],
       student_s=seconds["student"],
+      # `speedup` (over the ensemble) is kept under its first name.
       speedup=seconds["ensemble"] / seconds["student"],
+      speedup_over_ensemble=seconds["ensemble"] / seconds["student"],
+      speedup_over_single=seconds["single"] / seconds["student"],
     )
   with open(
     knowledge.path(diagnostics.DIAGNOSTICS_FILE), encoding="utf-8"
@@ -137,10 +143,12 @@ def evaluate(
       "selected_on": artifacts.validation_split(examples),
       "models": models,
     },
-    "parameters": {
-      "teacher": reader_lib.count_params(teacher_models[0])["trainable"],
-      "student": reader_lib.count_params(student_model)["trainable"],
-    },
+    "parameters": report.parameters(
+      reader_lib.count_params(teacher_models[0])["trainable"],
+      reader_lib.count_params(student_model)["trainable"],
+      len(teacher_models),
+      config_lib.student_model_changes(cfg),
+    ),
     "inference": timing,
     # Exactly the config sections this step received (its cache key), no
     # class defaults for the rest: the run's whole resolved config is the

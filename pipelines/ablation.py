@@ -1,8 +1,10 @@
-"""Trains the paper's ablations from the same teachers, and its analyses.
+"""Trains the paper's ablations from the same teachers, and its analyses;
+or a student size sweep, the accuracy/speed frontier.
 
   python -m pipelines.ablation --preset=small --output_dir=a2d_ablation
   python -m pipelines.ablation --dataset=json --train_file=train-v1.1.json \\
       --dev_file=dev-v1.1.json --eval_file=addsent=sample1k-HCVerifyAll.json
+  python -m pipelines.ablation --sweep=student_model.hidden=32,16,8
 
 Runs `pipeline.create_pipeline` once per variant of `ablations.ABLATIONS`
 (full A2D, −KD, −ATT, −ANS, stage-wise) into one artifact root: the steps a
@@ -17,6 +19,12 @@ variant on dev and every evaluation set), `question_types.{json,md,png}`
 example; also TensorBoard images under `tensorboard/analysis`), the base
 config as `config.json`, and every artifact under `artifacts/` (a
 `local_runner` run with the same flags and output dir shares them).
+
+With `--sweep` it trains one full-A2D student per sweep point instead
+(`ablations.sweep_variants`), every one from the same teachers and
+knowledge, each evaluation timing a single teacher, the ensemble and that
+student, and writes `frontier.{json,md,png}` (F1 against inference time,
+single teacher and ensemble as reference points).
 """
 
 from __future__ import annotations
@@ -38,6 +46,13 @@ _VARIANTS = flags.DEFINE_list(
   "Variants to train, comma-separated, from full, no_kd, no_att, no_ans, "
   "stagewise (default: all). The analyses need full.",
 )
+_SWEEP = flags.DEFINE_multi_string(
+  "sweep",
+  [],
+  "Student size sweep instead of the ablations: student_model.FIELD=V1,V2,"
+  "... (e.g. student_model.hidden=32,16,8); repeat for several fields, "
+  "zipped point by point. Writes frontier.{json,md,png}.",
+)
 _CASE_ID = flags.DEFINE_string(
   "case_id",
   "",
@@ -46,6 +61,7 @@ _CASE_ID = flags.DEFINE_string(
   "any model trains.",
 )
 
+FRONTIER_FILES = ("frontier.json", "frontier.md", "frontier.png")
 ANALYSIS_FILES = (
   "question_types.json",
   "question_types.md",
@@ -97,11 +113,21 @@ def run(argv_extra: list[str]) -> int:
     )
   inputs = cli.resolve(argv_extra)
   config = inputs.config
-  variants = ablations.select_variants(_VARIANTS.value)
+  sweep = bool(_SWEEP.value)
+  if sweep and _VARIANTS.value:
+    raise ValueError(
+      "--sweep trains full-A2D students of each size; it takes no "
+      "--variants (run the ablations separately)."
+    )
+  if sweep:
+    variants = ablations.sweep_variants(_SWEEP.value)
+  else:
+    variants = ablations.select_variants(_VARIANTS.value)
   if _CASE_ID.value and "full" not in [v.name for v in variants]:
     raise ValueError(
       f"--case_id={_CASE_ID.value!r} is read only by the full variant's "
-      "analyses; add full to --variants or drop --case_id."
+      "analyses; add full to --variants (not with --sweep) or drop "
+      "--case_id."
     )
   configs = {
     v.name: config_lib.check(config_lib.apply_overrides(config, v.overrides))
@@ -111,17 +137,18 @@ def run(argv_extra: list[str]) -> int:
   # Before TensorFlow is imported: a second run into the folder fails now.
   output_dir, lock = cli.lock_output_dir(_log)
   with lock:
-    return _run_locked(inputs, variants, configs, output_dir)
+    return _run_locked(inputs, variants, configs, output_dir, sweep)
 
 
-def _run_locked(inputs, variants, configs, output_dir: str) -> int:
+def _run_locked(inputs, variants, configs, output_dir: str, sweep: bool) -> int:
   from a2d_tf import ablations, kit
   from pipelines import pipeline
 
   config = inputs.config
   _log(
     f"output: {output_dir} (preset {cli.PRESET.value}, "
-    f"{inputs.describe_dataset()}, K={config.teacher.num_teachers}, variants "
+    f"{inputs.describe_dataset()}, K={config.teacher.num_teachers}, "
+    f"{'sweep' if sweep else 'variants'} "
     f"{', '.join(v.name for v in variants)})"
   )
   began = time.monotonic()
@@ -135,33 +162,38 @@ def _run_locked(inputs, variants, configs, output_dir: str) -> int:
       _CASE_ID.value,
     )
   board = os.path.join(output_dir, "tensorboard")
-  pipes = {
-    variant.name: pipeline.create_pipeline(
+  # Every pipeline is built (and its config checked against the data
+  # flags) before the first step runs.
+  pipes = {}
+  for variant in variants:
+    full = variant.name == "full" and not sweep
+    if full:
+      tensorboard_root = board
+    else:
+      tensorboard_root = os.path.join(
+        board, "sweep" if sweep else "ablation", variant.name
+      )
+    pipes[variant.name] = pipeline.create_pipeline(
       configs[variant.name],
-      tensorboard_root=board
-      if variant.name == "full"
-      else os.path.join(board, "ablation", variant.name),
+      tensorboard_root=tensorboard_root,
       with_export=False,
-      with_analysis=variant.name == "full",
+      with_analysis=full,
       case_id=_CASE_ID.value,
       **{
         **shared,
-        # Every student has the same architecture: the full variant's
-        # evaluation times it; the others only score theirs.
-        "timing_repeats": cli.TIMING_REPEATS.value
-        if variant.name == "full"
-        else 0,
+        # The ablations' students have the same architecture: the full
+        # variant's evaluation times it, the others only score theirs.
+        # Every sweep point is timed.
+        "timing_repeats": cli.TIMING_REPEATS.value if full or sweep else 0,
       },
     )
-    for variant in variants
-  }
   # Every variant's resumable steps keep their work folders.
   removed = runner.clean_work(pipes.values())
   if removed:
     _log(f"removed {len(removed)} work folders of killed runs")
   reports, fingerprints, analyzed = {}, {}, None
   for variant in variants:
-    _log(f"variant {variant.name} ({variant.label})")
+    _log(f"{'point' if sweep else 'variant'} {variant.name} ({variant.label})")
     results = runner.run(pipes[variant.name])
     with open(results["evaluate"]["evaluation"].path("report.json")) as f:
       reports[variant.name] = json.load(f)
@@ -173,8 +205,29 @@ def _run_locked(inputs, variants, configs, output_dir: str) -> int:
       "knowledge": results["distill_knowledge_train"]["knowledge"].fingerprint,
       "student": results["train_student"]["model"].fingerprint,
     }
-    if variant.name == "full":
+    if "analyze" in results:
       analyzed = results["analyze"]["analysis"]
+  if sweep:
+    markdown = _write_frontier(
+      ablations, output_dir, reports, variants, fingerprints
+    )
+    written = os.path.join(output_dir, "frontier.md")
+  else:
+    markdown = _write_ablation(
+      ablations, output_dir, reports, variants, fingerprints, analyzed
+    )
+    written = os.path.join(output_dir, "ablation.md")
+  # Last: the config describes the run whose outputs lie beside it.
+  cli.write_config(output_dir, config)
+  print(markdown, flush=True)
+  _log(f"finished in {time.monotonic() - began:.0f}s; table: {written}")
+  return 0
+
+
+def _write_ablation(
+  ablations, output_dir, reports, variants, fingerprints, analyzed
+) -> str:
+  """`ablation.{json,md}` and the analyses' files; returns the Markdown."""
   table = ablations.ablation_table(reports, variants, fingerprints)
   cli.write_file(
     os.path.join(output_dir, "ablation.json"),
@@ -187,14 +240,22 @@ def _run_locked(inputs, variants, configs, output_dir: str) -> int:
       cli.copy_file(analyzed.path(name), os.path.join(output_dir, name))
   else:
     _log("no full variant: the analyses (per-type F1, case study) skipped")
-  # Last: the config describes the run whose outputs lie beside it.
-  cli.write_config(output_dir, config)
-  print(markdown, flush=True)
-  _log(
-    f"finished in {time.monotonic() - began:.0f}s; table: "
-    f"{os.path.join(output_dir, 'ablation.md')}"
+  return markdown
+
+
+def _write_frontier(ablations, output_dir, reports, variants, fingerprints):
+  """`frontier.{json,md,png}`; returns the Markdown."""
+  from a2d_tf import figures
+
+  table = ablations.frontier_table(reports, variants, fingerprints)
+  cli.write_file(
+    os.path.join(output_dir, "frontier.json"),
+    json.dumps(table, indent=2, ensure_ascii=False),
   )
-  return 0
+  markdown = ablations.render_frontier_markdown(table)
+  cli.write_file(os.path.join(output_dir, "frontier.md"), markdown)
+  figures.plot_frontier(table, os.path.join(output_dir, "frontier.png"))
+  return markdown
 
 
 def main(argv: list[str]) -> int:

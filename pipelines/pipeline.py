@@ -14,13 +14,16 @@ change re-runs just the steps that depend on it: a new tau re-runs the
 knowledge step and everything after it, a new loss weight or ablation switch
 only the student, its evaluation and export, and a larger K only trains the
 new teachers. The `runtime` section (how training executes) reaches the
-train steps as a runtime parameter, outside every fingerprint.
+train steps as a runtime parameter, outside every fingerprint. A student of
+another architecture (`student_model`) re-runs only the student and what
+reads it: teachers and knowledge stay cached.
 """
 
 from __future__ import annotations
 
 import os
 
+from a2d_tf import config as config_lib
 from a2d_tf import kit
 from a2d_tf.config import ExperimentConfig
 from components.analyze import analyze
@@ -89,8 +92,18 @@ def create_pipeline(
   Returns:
     The pipeline.
   """
+  _check_word_vectors(config, glove_file)
   full = config.to_dict()
   runtime = full.pop("runtime")
+  # The student's architecture enters a key only where it differs from the
+  # teachers', and the ATT hop mapping only where the hop counts differ:
+  # a default run keeps the keys it had before either existed.
+  full.pop("student_model")
+  student_changes = config_lib.student_model_changes(config)
+  if student_changes:
+    full["student_model"] = student_changes
+  if "aligner_hops" not in student_changes:
+    del full["distill"]["attention_hops_map"]
 
   def params(*sections: str, **partial: dict) -> dict:
     """Only the config a step reads, so other changes keep its cache.
@@ -98,7 +111,7 @@ def create_pipeline(
     The runtime section is not among them: it goes to the train steps as
     the runtime parameter `runtime`.
     """
-    chosen = {name: full[name] for name in sections}
+    chosen = {name: full[name] for name in sections if name in full}
     for name, fields in partial.items():
       chosen[name] = {field: full[name][field] for field in fields}
     return chosen
@@ -173,7 +186,7 @@ def create_pipeline(
     validation_knowledge=[
       knowledge[s].outputs["knowledge"] for s in knowledge_splits[1:]
     ],
-    config=params("data", "model", "train", "distill"),
+    config=params("data", "model", "student_model", "train", "distill"),
     runtime=runtime,
     seed=config.train.seed + config.teacher.num_teachers,
     tensorboard_dir=board("student"),
@@ -184,7 +197,9 @@ def create_pipeline(
     teachers=teacher_models,
     student=student.outputs["model"],
     knowledge=knowledge["train"].outputs["knowledge"],
-    config=params("data", "model", "train", "teacher", "distill"),
+    config=params(
+      "data", "model", "student_model", "train", "teacher", "distill"
+    ),
     timing_repeats=timing_repeats,
   )
   serving = export(
@@ -229,3 +244,24 @@ def create_pipeline(
       )
     )
   return kit.Pipeline(PIPELINE_NAME, nodes, outputs)
+
+
+def _check_word_vectors(config: ExperimentConfig, glove_file: str) -> None:
+  """Refuses pretrained vectors for a student of another `word_dim`.
+
+  The transform lays out one vocabulary for teachers and student, with
+  vectors of the teachers' `model.word_dim`; a student of another size
+  learns its own (the ids are shared), and with `--glove_file` it would get
+  vectors it cannot take. Checked before any step runs.
+
+  Raises:
+    ValueError: Naming both sizes and what to change.
+  """
+  student = config_lib.resolve_student_model(config).word_dim
+  if glove_file and student != config.model.word_dim:
+    raise ValueError(
+      f"student_model.word_dim={student} with --glove_file: the pretrained "
+      f"vectors are {config.model.word_dim}-dimensional (model.word_dim, the "
+      "teachers'), and a student of another word_dim learns its own; run "
+      "without --glove_file or keep the teachers' word_dim."
+    )

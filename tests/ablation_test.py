@@ -155,6 +155,155 @@ def test_variants_share_every_step_up_to_the_student():
   assert "analyze" in plans["full"] and "analyze" not in plans["no_kd"]
 
 
+def test_sweep_variants_one_per_point_zipped():
+  variants = ablations.sweep_variants(["student_model.hidden=32,16,8"])
+  assert [v.name for v in variants] == ["hidden_32", "hidden_16", "hidden_8"]
+  assert variants[1].label == "hidden=16"
+  assert variants[1].overrides == ("student_model.hidden=16",)
+  zipped = ablations.sweep_variants(
+    ["student_model.hidden=16,8", "student_model.aligner_hops=2, 1"]
+  )
+  assert [v.overrides for v in zipped] == [
+    ("student_model.hidden=16", "student_model.aligner_hops=2"),
+    ("student_model.hidden=8", "student_model.aligner_hops=1"),
+  ]
+  assert zipped[1].name == "hidden_8-aligner_hops_1"
+
+
+@pytest.mark.parametrize(
+  "specs, message",
+  [
+    ([], "at least one"),
+    (["student_model.hidden"], "expected student_model.FIELD=V1,V2"),
+    (["model.hidden=16,8"], "student_model.* fields only"),
+    (["student_model.hidden=16,,8"], "an empty value"),
+    (
+      ["student_model.hidden=16,8", "student_model.aligner_hops=1"],
+      "hidden: 2, aligner_hops: 1",
+    ),
+    (["student_model.hidden=16,16"], "listed twice"),
+  ],
+)
+def test_sweep_variants_reject_bad_specs(specs, message):
+  with pytest.raises(ValueError, match=message):
+    ablations.sweep_variants(specs)
+
+
+def _timed_report(student_f1, student_s, student_params, hidden):
+  report = _report(student_f1)
+  for scored in report["sets"].values():
+    scored["single"]["std"] = {"exact_match": 1.0, "f1": 2.0}
+  report["inference"] = {
+    "k": 3,
+    "examples": 40,
+    "repeats": 2,
+    "single_s": 1.0 + 0.1 * hidden / 32,
+    "ensemble_s": 3.0,
+    "student_s": student_s,
+    "speedup": 3.0 / student_s,
+  }
+  report["parameters"] = {
+    "teacher": 1000,
+    "student": student_params,
+    "student_model": {} if hidden == 32 else {"hidden": hidden},
+  }
+  return report
+
+
+def _sweep():
+  variants = ablations.sweep_variants(["student_model.hidden=32,16,8"])
+  reports = {
+    "hidden_32": _timed_report(70.0, 1.0, 1000, 32),
+    "hidden_16": _timed_report(66.0, 0.5, 400, 16),
+    "hidden_8": _timed_report(55.0, 0.25, 150, 8),
+  }
+  return variants, reports
+
+
+def test_frontier_table_rows_speedups_and_references():
+  variants, reports = _sweep()
+  table = ablations.frontier_table(reports, variants)
+  assert table["sets"] == ["dev", "addsent"]
+  assert [r["label"] for r in table["rows"]] == [
+    "hidden=32",
+    "hidden=16",
+    "hidden=8",
+  ]
+  half = table["rows"][1]
+  assert half["student_model"] == {"hidden": 16}
+  assert half["parameters"] == 400
+  assert half["parameter_ratio"] == pytest.approx(0.4)
+  assert half["inference_s"] == 0.5
+  # Each point's speedups come from its own evaluation's timing.
+  assert half["speedup_over_single"] == pytest.approx(1.05 / 0.5)
+  assert half["speedup_over_ensemble"] == pytest.approx(6.0)
+  assert half["scores"]["dev"]["f1"] == 66.0
+  single = table["references"]["single"]
+  assert single["inference_s"] == pytest.approx(1.05)  # the median
+  assert single["scores"]["dev"]["std"]["f1"] == 2.0
+  assert single["parameters"] == 1000
+  assert table["references"]["ensemble"]["parameters"] == 3000
+  assert table["references"]["ensemble"]["scores"]["dev"]["f1"] == 55.0
+
+
+def test_frontier_table_needs_timed_reports_of_the_same_teachers():
+  variants, reports = _sweep()
+  reports["hidden_8"]["inference"] = {"k": 3, "repeats": 0}
+  with pytest.raises(ValueError, match="not timed"):
+    ablations.frontier_table(reports, variants)
+  variants, reports = _sweep()
+  fingerprints = {
+    v.name: {"teachers": ["a"], "knowledge": v.name} for v in variants
+  }
+  with pytest.raises(ValueError, match="same knowledge"):
+    ablations.frontier_table(reports, variants, fingerprints)
+
+
+def test_render_frontier_markdown_and_figure(tmp_path):
+  from a2d_tf import figures
+
+  variants, reports = _sweep()
+  table = ablations.frontier_table(reports, variants)
+  text = ablations.render_frontier_markdown(table)
+  assert "# a2d accuracy/speed frontier" in text
+  assert (
+    "| single teacher (mean ± sd of 3) | 1,000 | 40.0 ± 1.0 | 50.0 ± 2.0 |"
+  ) in text
+  assert "| ensemble (K=3) | 3,000 | 45.0 | 55.0 |" in text
+  assert (
+    "| student hidden=8 | 150 (0.15) | 45.0 | 55.0 | 25.0 | 35.0 | 0.250 | "
+    "4.10x | 12.00x |"
+  ) in text
+  path = figures.plot_frontier(table, str(tmp_path / "frontier.png"))
+  pixels = figures.load_png(path)
+  assert pixels.shape[0] > 200 and pixels.shape[1] > 300
+  assert pixels[..., :3].std() > 10.0
+  with pytest.raises(ValueError, match="set_name"):
+    figures.plot_frontier(table, str(tmp_path / "x.png"), set_name="test")
+
+
+def test_sweep_points_share_teachers_and_knowledge():
+  base = config_lib.get_config("tiny")
+  hidden = base.model.hidden
+  variants = ablations.sweep_variants(
+    [f"student_model.hidden={hidden},{hidden // 2},{hidden // 4}"]
+  )
+  plans = {
+    v.name: kit.plan(
+      pipeline.create_pipeline(
+        config_lib.apply_overrides(base, v.overrides), with_export=False
+      )
+    )
+    for v in variants
+  }
+  for node in ("train_teacher_0", "train_teacher_1", "distill_knowledge_train"):
+    assert len({plan[node] for plan in plans.values()}) == 1, node
+  assert len({plan["train_student"] for plan in plans.values()}) == 3
+  # The teacher-sized point is the default student.
+  default = kit.plan(pipeline.create_pipeline(base, with_export=False))
+  assert plans[f"hidden_{hidden}"] == default
+
+
 def _run_cli(*args, timeout=900):
   return subprocess.run(
     [sys.executable, "-m", "pipelines.ablation", *args],
@@ -172,6 +321,21 @@ def test_cli_rejects_unknown_variant_before_training(tmp_path):
   )
   assert result.returncode == 1
   assert "bogus" in result.stderr
+  assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+  "args, message",
+  [
+    (["--sweep=student_model.hidden=8", "--variants=full"], "no --variants"),
+    (["--sweep=model.hidden=8,4"], "student_model.* fields only"),
+    (["--sweep=student_model.hidden=0"], "student_model.hidden=0"),
+  ],
+)
+def test_cli_rejects_bad_sweeps_before_training(tmp_path, args, message):
+  result = _run_cli(f"--output_dir={tmp_path / 'out'}", *args, timeout=120)
+  assert result.returncode == 1
+  assert message in result.stderr
   assert not (tmp_path / "out").exists()
 
 
@@ -234,3 +398,46 @@ def test_cli_tiny_trains_students_from_the_same_teachers(tmp_path):
   tags = figures.image_tags(str(out / "tensorboard" / "analysis"))
   assert sorted(tags) == ["case_study", "question_types"]
   assert (out / "tensorboard" / "ablation" / "no_kd" / "student").is_dir()
+
+  # A size sweep into the same root: the teacher-sized point is the full
+  # variant's student, the half-width one trains from the same cached
+  # teachers and knowledge.
+  hidden = config_lib.get_config("tiny").model.hidden
+  sweep = _run_cli(
+    f"--output_dir={out}",
+    "--preset=tiny",
+    "--num_teachers=2",
+    "--override=data.synthetic_train_size=24",
+    "--override=data.synthetic_dev_size=6",
+    "--override=train.epochs=1",
+    "--override=train.batch_size=128",
+    "--override=runtime.run_eagerly=true",
+    f"--sweep=student_model.hidden={hidden},{hidden // 2}",
+  )
+  assert sweep.returncode == 0, sweep.stderr[-3000:]
+  log = sweep.stdout
+  for step in ("train_teacher_0", "train_teacher_1", "distill_knowledge_train"):
+    assert log.count(f"{step}: cached") == 2, step
+    assert f"{step}: start" not in log, step
+  assert log.count("train_student: start") == 1
+  assert log.count("evaluate: start") == 1
+  with open(out / "frontier.json") as f:
+    frontier = json.load(f)
+  full, half = frontier["rows"]
+  assert (
+    full["fingerprints"]["student"]
+    == (table["rows"][0]["fingerprints"]["student"])
+  )
+  assert full["student_model"] == {} and half["student_model"] == {
+    "hidden": hidden // 2
+  }
+  assert half["parameters"] < 0.6 * full["parameters"]
+  assert full["fingerprints"]["knowledge"] == half["fingerprints"]["knowledge"]
+  for row in frontier["rows"]:
+    assert row["inference_s"] > 0 and row["speedup_over_ensemble"] > 0
+  assert frontier["references"]["ensemble"]["parameters"] == (
+    2 * frontier["references"]["single"]["parameters"]
+  )
+  assert "frontier" in (out / "frontier.md").read_text()
+  pixels = figures.load_png(str(out / "frontier.png"))
+  assert pixels.shape[0] > 200 and pixels[..., :3].std() > 10.0

@@ -235,6 +235,76 @@ def test_killed_run_resumes_then_everything_is_cached(tmp_path):
   assert {c["criterion"] for c in failed} == {"student_minus_single"}
   assert "**not blessed**" in (out / "report.md").read_text()
 
+  # A student with half the teachers' hidden units learns from the same
+  # knowledge: teachers and knowledge stay cached; it exports and serves
+  # (the gate is opened: this part checks the export, not the blessing).
+  hidden = report["config"]["model"]["hidden"]
+  fifth = _run(
+    [
+      f"--output_dir={out}",
+      *SMALL_RUN,
+      f"--override=student_model.hidden={hidden // 2}",
+      "--override=export.min_f1_vs_single=-100",
+      "--override=export.min_f1_vs_ensemble=-100",
+    ]
+  )
+  assert fifth.returncode == 0, fifth.stderr[-3000:]
+  log = fifth.stdout
+  for step in (
+    "example_gen",
+    "transform",
+    "train_teacher_0",
+    "train_teacher_1",
+    "distill_knowledge_train",
+    "distill_knowledge_validation",
+  ):
+    assert f"] {step}: cached (" in log, step
+  for step in ("train_student", "evaluate", "export"):
+    assert f"] {step}: done" in log, step
+  assert "pushed.status=published" in log
+  small = json.loads((out / "report.json").read_text())
+  assert small["parameters"]["student_model"] == {"hidden": hidden // 2}
+  assert small["parameters"]["student"] < 0.6 * small["parameters"]["teacher"]
+  assert small["inference"]["speedup_over_single"] == pytest.approx(
+    small["inference"]["single_s"] / small["inference"]["student_s"]
+  )
+  assert "Student speedup over one teacher" in (out / "report.md").read_text()
+  served = subprocess.run(
+    [sys.executable, "-c", _SERVE],
+    cwd=ROOT,
+    env=_env(),
+    capture_output=True,
+    text=True,
+    timeout=300,
+    input=str(out / "serving" / "1"),
+  )
+  assert served.returncode == 0, served.stderr[-3000:]
+  reply = json.loads(served.stdout.strip().splitlines()[-1])
+  assert reply["hidden"] == hidden // 2
+  assert reply["answer"] and 0 <= reply["start_char"] < reply["end_char"]
+
+
+# Loads the pushed SavedModel with TensorFlow alone and answers a question;
+# prints the answer and the hidden size of the exported reader's weights.
+_SERVE = """
+import json, sys
+import tensorflow as tf
+model = tf.saved_model.load(sys.stdin.read().strip())
+out = model.signatures["serving_default"](
+  question=tf.constant(["Where did Mafith Society hold an exhibition?"]),
+  context=tf.constant(
+    ["Mafith Society showed its work in Gairbelle in 1897."]
+  ),
+)
+kernels = [v for v in model.variables if "recurrent_kernel" in v.name]
+print(json.dumps({
+  "answer": out["answer"].numpy()[0].decode(),
+  "start_char": int(out["start_char"].numpy()[0]),
+  "end_char": int(out["end_char"].numpy()[0]),
+  "hidden": int(kernels[0].shape[0]),
+}))
+"""
+
 
 @pytest.mark.slow
 def test_narrativeqa_run_reports_bleu_rouge_and_serves_spans(tmp_path):

@@ -2,6 +2,8 @@
 
 import pathlib
 
+import pytest
+
 from a2d_tf import config as config_lib
 from a2d_tf import kit
 from a2d_tf.kit import code
@@ -268,3 +270,76 @@ def test_evaluation_serving_and_blessing_are_the_run_outputs():
     ("export", "serving"),
     ("validate_model", "blessing"),
   ]
+
+
+STUDENT_AND_AFTER = {"train_student", "evaluate", "export"}
+_TINY_HIDDEN = config_lib.get_config("tiny").model.hidden
+
+
+def _keys(value):
+  """Every dict key in a nested params value."""
+  if isinstance(value, dict):
+    return set(value) | {k for v in value.values() for k in _keys(v)}
+  if isinstance(value, list):
+    return {k for v in value for k in _keys(v)}
+  return set()
+
+
+def test_default_student_keeps_every_cache_key_it_had():
+  # A teacher-sized student (the default) puts neither the student's
+  # architecture nor the ATT hop mapping into any step's parameters: every
+  # fingerprint is the one the pipeline had before they existed (compared
+  # with the previous main by hand, with code versions pinned).
+  for preset in config_lib.PRESETS:
+    pipe = pipeline.create_pipeline(
+      config_lib.get_config(preset),
+      with_analysis=True,
+      push_destination="/serving",
+    )
+    for node in pipe.nodes:
+      keys = _keys(node.params)
+      assert "student_model" not in keys, (preset, node.id)
+      assert "attention_hops_map" not in keys, (preset, node.id)
+  same = _plan([f"student_model.hidden={_TINY_HIDDEN}"])
+  assert same == _plan()
+  # With equal hop counts the mapping changes no loss, and no key.
+  assert _plan(["distill.attention_hops_map=last"]) == _plan()
+
+
+def test_smaller_student_reruns_the_student_only():
+  before = _plan(push_destination="/serving")
+  after = _plan(
+    [f"student_model.hidden={_TINY_HIDDEN // 2}"],
+    push_destination="/serving",
+  )
+  assert _changed(before, after) == STUDENT_AND_AFTER | {"push"}
+  pipe = pipeline.create_pipeline(
+    config_lib.get_config("tiny", [f"student_model.hidden={_TINY_HIDDEN // 2}"])
+  )
+  for node_id in ("train_student", "evaluate"):
+    config = pipe.node(node_id).params["config"]
+    assert config["student_model"] == {"hidden": _TINY_HIDDEN // 2}
+    assert config["model"]["hidden"] == _TINY_HIDDEN
+  teacher = pipe.node("train_teacher_0").params["config"]
+  assert "student_model" not in teacher
+
+
+def test_student_hops_bring_the_hop_mapping_into_the_student_key():
+  fewer = "student_model.aligner_hops=1"
+  proportional = _plan([fewer])
+  assert _changed(_plan(), proportional) == STUDENT_AND_AFTER
+  last = _plan([fewer, "distill.attention_hops_map=last"])
+  assert _changed(proportional, last) == STUDENT_AND_AFTER
+  pipe = pipeline.create_pipeline(config_lib.get_config("tiny", [fewer]))
+  distill = pipe.node("train_student").params["config"]["distill"]
+  assert distill["attention_hops_map"] == "proportional"
+  knowledge = pipe.node("distill_knowledge_train").params["config"]
+  assert "attention_hops_map" not in _keys(knowledge)
+
+
+def test_glove_for_a_student_of_another_word_dim_is_refused():
+  config = config_lib.get_config("tiny", ["student_model.word_dim=12"])
+  with pytest.raises(ValueError, match="student_model.word_dim=12 with"):
+    pipeline.create_pipeline(config, glove_file="glove.txt")
+  # Without pretrained vectors it learns its own.
+  assert pipeline.create_pipeline(config).node("train_student")

@@ -62,8 +62,36 @@ def test_render_markdown_with_timing_shows_speedup():
     )
   )
   assert "| ensemble (K=3) | 50.0 | 60.0 |" in text
-  assert "| ensemble (K=3) | 1,234 x 3 | 3.000 |" in text
+  assert "| ensemble (K=3) | 1,234 x 3 | 3.000 | 3.00x |" in text
+  assert "| single teacher | 1,234 | 1.000 | 1.00x |" in text
   assert "**3.00x** (10 examples, 2 passes)" in text
+  assert "Student architecture: the teachers'" in text
+
+
+def test_render_markdown_gives_the_speedup_over_one_teacher_and_ensemble():
+  result = _report(
+    {
+      "k": 3,
+      "examples": 10,
+      "repeats": 2,
+      "single_s": 1.0,
+      "ensemble_s": 3.0,
+      "student_s": 0.5,
+      "speedup": 6.0,
+      "speedup_over_ensemble": 6.0,
+      "speedup_over_single": 2.0,
+    }
+  )
+  result["parameters"] = report.parameters(1234, 400, 3, {"hidden": 8})
+  result["config"] = {"model": {"hidden": 16}}
+  assert result["parameters"]["ensemble"] == 3702
+  assert result["parameters"]["student_to_teacher"] == pytest.approx(400 / 1234)
+  text = report.render_markdown(result)
+  assert "| single teacher | 1,234 | 1.000 | 2.00x |" in text
+  assert "| ensemble (K=3) | 1,234 x 3 | 3.000 | 6.00x |" in text
+  assert "| student | 400 | 0.500 | — |" in text
+  assert "over one teacher: **2.00x**; over the ensemble: **6.00x**" in text
+  assert "with hidden=8 (teachers: 16); 0.32 of a teacher's" in text
 
 
 def test_render_markdown_without_timing_says_so():

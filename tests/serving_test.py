@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from a2d_tf import config as config_lib
 from a2d_tf import inference, serving
 from a2d_tf.config import get_config
 from a2d_tf.data import dataset, features, synthetic, tokenization
@@ -357,6 +358,52 @@ def test_question_em_reader_serves_its_offline_answers(trained, tmp_path):
   got = features_fn(**inputs)
   for key in serving.FEATURE_OUTPUTS:
     np.testing.assert_allclose(got[key], expected[key], rtol=1e-5, atol=1e-5)
+
+
+def test_smaller_student_serves_with_its_own_architecture(trained, tmp_path):
+  # The export reads the architecture from the reader it is given (the
+  # student's own `.keras` config); the experiment config supplies only
+  # the data limits and the decoder's answer length, shared by all.
+  _, vocab, dev, _ = trained
+  config = get_config(
+    "tiny",
+    [
+      f"student_model.hidden={CONFIG.model.hidden // 2}",
+      "student_model.aligner_hops=1",
+    ],
+  )
+  reader = build_reader(
+    config_lib.resolve_student_model(config), vocab.num_words, vocab.num_chars
+  )
+  path = serving.export_serving_model(
+    reader, vocab, config, str(tmp_path / "serving"), version=1
+  )
+  records = [
+    r for r in _serving_records(dev) if r.question.strip() and r.context.strip()
+  ]
+  offline = _offline(reader, vocab, records, str(tmp_path / "offline"))
+  loaded = tf.saved_model.load(path)
+  served = loaded.signatures[serving.SERVING_SIGNATURE](
+    question=tf.constant([r.question for r in records]),
+    context=tf.constant([r.context for r in records]),
+  )
+  for row, record in enumerate(records):
+    assert served["answer"][row].numpy().decode() == offline[record.id].text
+  features_fn = loaded.signatures[serving.FEATURES_SIGNATURE]
+  batch = next(
+    iter(
+      dataset.make_dataset(
+        features.file_pattern(str(tmp_path / "offline"), "serve"),
+        CONFIG.data,
+        batch_size=4,
+        training=False,
+      )
+    )
+  )
+  got = features_fn(**{key: batch[key] for key in reader.input_keys})
+  assert got["attention"].shape[1] == 1
+  kernels = [v for v in loaded.variables if "recurrent_kernel" in v.name]
+  assert {int(v.shape[0]) for v in kernels} == {CONFIG.model.hidden // 2}
 
 
 def _cli_signatures(text):

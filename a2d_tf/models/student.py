@@ -1,7 +1,10 @@
 """The A2D student: one reader trained on materialized teacher knowledge.
 
-The student has exactly the architecture (and parameter count) of one
-teacher. Its `train_step` never runs a teacher: the teachers' softened span
+By default the student has exactly the architecture (and parameter count)
+of one teacher; `student_model` in the config makes it another reader
+(`config.resolve_student_model`): its ATT term then matches its aligner hops
+with the teachers' by `distill.attention_hops_map` when their counts differ.
+Its `train_step` never runs a teacher: the teachers' softened span
 distributions, alignment distributions and confusing spans are read from the
 batch dict written by the knowledge step. The loss math lives in
 `a2d_tf.losses`; this module gathers inputs, calls it, applies gradients and
@@ -34,7 +37,11 @@ import numpy as np
 import tensorflow as tf
 
 from a2d_tf import losses
-from a2d_tf.config import DistillConfig, ExperimentConfig
+from a2d_tf.config import (
+  DistillConfig,
+  ExperimentConfig,
+  resolve_student_model,
+)
 from a2d_tf.data.vocab import WordVectors
 from a2d_tf.models.reader import build_reader, mean_results
 
@@ -53,6 +60,9 @@ class A2DStudent(keras.Model):
       question_len]`.
     distill_config: `DistillConfig` (or its dict) with the loss weights,
       ablation switches and whether training is stage-wise.
+    teacher_hops: The teachers' aligner hops, the hops of the knowledge's
+      `teacher_attention`; when the reader has another number, ATT matches
+      them by `distill_config.attention_hops_map`. None: the reader's.
     **kwargs: Passed to `keras.Model`.
 
   Call arguments:
@@ -74,6 +84,7 @@ class A2DStudent(keras.Model):
     self,
     reader: keras.Model,
     distill_config: DistillConfig | dict[str, Any],
+    teacher_hops: int | None = None,
     **kwargs,
   ):
     super().__init__(**kwargs)
@@ -88,8 +99,18 @@ class A2DStudent(keras.Model):
       raise ValueError(
         f"distill.temperature must be > 0, got {distill_config.temperature}."
       )
+    if teacher_hops is not None and (
+      isinstance(teacher_hops, bool)
+      or not isinstance(teacher_hops, int)
+      or teacher_hops < 1
+    ):
+      raise ValueError(
+        "teacher_hops must be a positive integer or None, received: "
+        f"teacher_hops={teacher_hops!r}"
+      )
     self.reader = reader
     self.distill_config = distill_config
+    self.teacher_hops = teacher_hops
     initial = "attention" if distill_config.stagewise else "joint"
     self._phase = self.add_weight(
       shape=(),
@@ -138,7 +159,12 @@ class A2DStudent(keras.Model):
       tf.not_equal(phase, PHASES.index("answer")), tf.float32
     )
     return losses.a2d_loss(
-      outputs, batch, self.distill_config, answer_weight, attention_weight
+      outputs,
+      batch,
+      self.distill_config,
+      answer_weight,
+      attention_weight,
+      teacher_hops=self.teacher_hops,
     )
 
   def _update_metrics(self, terms) -> dict[str, tf.Tensor]:
@@ -172,6 +198,7 @@ class A2DStudent(keras.Model):
       **super().get_config(),
       "reader": keras.saving.serialize_keras_object(self.reader),
       "distill_config": dataclasses.asdict(self.distill_config),
+      "teacher_hops": self.teacher_hops,
     }
 
   @classmethod
@@ -226,23 +253,42 @@ def build_student(
   embedding_matrix: np.ndarray | WordVectors | None = None,
   **reader_kwargs,
 ) -> A2DStudent:
-  """A student whose reader is `build_reader(config.model, ...)`.
+  """A student whose reader is `build_reader(resolve_student_model(config))`.
 
-  Call it inside `strategy.scope()` under `tf.distribute`.
+  The reader is the teachers' architecture (`config.model`) with the
+  changes of `config.student_model`; the student matches its attention with
+  the teachers' `config.model.aligner_hops` hops. Call it inside
+  `strategy.scope()` under `tf.distribute`.
 
   Args:
-    config: The experiment config (its `model` and `distill` sections).
+    config: The experiment config (its `model`, `student_model` and
+      `distill` sections).
     word_vocab_size: Word ids.
     char_vocab_size: Character ids.
     embedding_matrix: Optional pretrained word vectors, as for the teachers
-      (see `build_reader`).
+      (see `build_reader`); they have the teachers' `word_dim`, so a
+      student of another `word_dim` cannot take them.
     **reader_kwargs: Passed to `build_reader` (e.g. `dtype`, `use_cudnn`).
 
   Returns:
     An uncompiled `A2DStudent` with a built reader.
+
+  Raises:
+    ValueError: Pretrained vectors for a student of another `word_dim`.
   """
+  model_config = resolve_student_model(config)
+  if embedding_matrix is not None and (
+    model_config.word_dim != config.model.word_dim
+  ):
+    raise ValueError(
+      f"student_model.word_dim={model_config.word_dim}: the pretrained "
+      f"word vectors (--glove_file) are {config.model.word_dim}-dimensional, "
+      "the teachers' model.word_dim; a student of another word_dim learns "
+      "its own vectors, so run without --glove_file or keep the teachers' "
+      "word_dim."
+    )
   reader = build_reader(
-    config.model,
+    model_config,
     word_vocab_size,
     char_vocab_size,
     embedding_matrix,
@@ -252,6 +298,7 @@ def build_student(
   student = A2DStudent(
     reader,
     config.distill,
+    teacher_hops=config.model.aligner_hops,
     dtype=reader_kwargs.get("dtype"),
     name="a2d_student",
   )
