@@ -116,7 +116,7 @@ def test_resolve_narrativeqa_names_the_three_files(parsed_flags, tmp_path):
     ),
     (
       ["--dataset=narrativeqa", "--narrativeqa_dir=/d", "--train_file=t"],
-      "--train_file and --dev_file are for --dataset=json",
+      "--train_file is read only with --dataset=json, not --dataset=narrative",
     ),
     (["--narrativeqa_dir=/d"], "read by --dataset=narrativeqa only"),
     (

@@ -250,6 +250,8 @@ UNRANGED_FIELDS = {
   "data.split_seed",
   "model.question_em",
   "model.variational_dropout",
+  "student_model.question_em",
+  "student_model.variational_dropout",
   "distill.use_kd",
   "distill.use_ans",
   "distill.use_att",
