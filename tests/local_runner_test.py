@@ -371,30 +371,35 @@ def test_second_run_into_a_busy_folder_fails_at_once_naming_the_pid(tmp_path):
   assert seconds < 60  # before any step (and before TensorFlow loads)
 
 
-@kit.component(outputs={"evaluation": "Evaluation"})
-def _fake_evaluate(evaluation: kit.OutputArtifact, fail: bool):
+@kit.component(outputs={"blessing": "Blessing"})
+def _fake_gate(blessing: kit.OutputArtifact, fail: bool):
   if fail:
     raise ValueError("the step failed")
   for name in ("report.json", "report.md"):
-    with open(evaluation.path(name), "w") as f:
+    with open(blessing.path(name), "w") as f:
       f.write("{}" if name.endswith("json") else "report")
 
 
 @kit.component(outputs={"pushed": "PushedModel"})
 def _fake_push(pushed: kit.OutputArtifact):
   pushed.counts["destination"] = pushed.uri
+  pushed.counts["status"] = "published"
 
 
 @pytest.fixture(name="fake_pipeline")
 def fixture_fake_pipeline(monkeypatch):
-  """`local_runner` runs a two-step pipeline whose first step may fail."""
+  """`local_runner` runs a two-step pipeline whose first step may fail.
+
+  The first step stands for the gate (`validate_model`), whose blessing
+  carries the report the runner copies out.
+  """
   outcome = {"fail": False}
 
   def create_pipeline(config, **kwargs):
     return kit.Pipeline(
       "fake",
       [
-        _fake_evaluate(fail=outcome["fail"]).with_id("evaluate"),
+        _fake_gate(fail=outcome["fail"]).with_id("validate_model"),
         _fake_push().with_id("push"),
       ],
     )
