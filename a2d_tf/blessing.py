@@ -7,10 +7,12 @@ pipeline's `validate_model` step writes a blessing with two halves, and
 
 * `model`: the student against the single teachers' mean and the ensemble
   on every reported evaluation set (`model_blessing`, from the evaluation's
-  `report.json`): student F1 minus single-mean F1 at least
-  `export.min_f1_vs_single`, and student F1 minus ensemble F1 at least
-  `export.min_f1_vs_ensemble`. Each criterion records its figures, its
-  paired bootstrap interval (from the report) and whether it passed.
+  `report.json`), on the set's primary metric (F1 on SQuAD-style sets,
+  ROUGE-L on NarrativeQA): student minus single mean at least
+  `export.min_f1_vs_single` points, and student minus ensemble at least
+  `export.min_f1_vs_ensemble` points. Each criterion records its metric,
+  its figures, its paired bootstrap interval (from the report) and whether
+  it passed.
 * `infra`: the exported SavedModel loaded in a fresh process that imports
   only TensorFlow and tensorflow-text answers canary requests correctly
   (`infra_validation`).
@@ -25,6 +27,8 @@ import json
 import os
 from collections.abc import Mapping
 from typing import Any
+
+from a2d_tf import report as report_lib
 
 BLESSING_FILE = "blessing.json"
 # (criterion, the report's system it compares with, its threshold's name,
@@ -42,17 +46,22 @@ def model_blessing(
 ) -> dict[str, Any]:
   """Whether the student meets the thresholds on every evaluation set.
 
+  Each set is judged on its `primary` metric (`report.score_set`: "f1" for
+  SQuAD-style sets, "rouge_l" for NarrativeQA; "f1" when a set names
+  none), so a NarrativeQA run is blessed or not on ROUGE-L points.
+
   Args:
     report: The evaluation's `report.json` (`report.score_set` per set).
-    min_f1_vs_single: Least student F1 minus single-mean F1, in points.
-    min_f1_vs_ensemble: Least student F1 minus ensemble F1, in points.
+    min_f1_vs_single: Least student minus single-mean score, in points.
+    min_f1_vs_ensemble: Least student minus ensemble score, in points.
 
   Returns:
     `{"blessed", "reason", "thresholds", "criteria"}`; `criteria` has one
-    entry per set and criterion: `set`, `criterion`, `student_f1`,
-    `reference_f1`, `difference`, `threshold`, `interval` (the paired
-    bootstrap interval of the difference, or None), `passed`. A set
-    without F1 scores is listed with `passed` None and does not count.
+    entry per set and criterion: `set`, `criterion`, `metric`,
+    `student_score`, `reference_score`, `difference`, `threshold`,
+    `interval` (the paired bootstrap interval of the difference, or None),
+    `passed`. A set without the scores of its primary metric is listed with
+    `passed` None and does not count.
   """
   thresholds = {
     "min_f1_vs_single": float(min_f1_vs_single),
@@ -60,22 +69,24 @@ def model_blessing(
   }
   criteria = []
   for name, result in report.get("sets", {}).items():
+    metric = result.get("primary", "f1")
     for criterion, system, threshold_name, _ in CRITERIA:
-      student = result.get("student", {}).get("f1")
-      reference = result.get(system, {}).get("f1")
+      student = result.get("student", {}).get(metric)
+      reference = result.get(system, {}).get(metric)
       entry = {
         "set": name,
         "criterion": criterion,
+        "metric": metric,
         "threshold": thresholds[threshold_name],
-        "student_f1": student,
-        "reference_f1": reference,
+        "student_score": student,
+        "reference_score": reference,
         "difference": None,
         "interval": None,
         "passed": None,
       }
       if student is not None and reference is not None:
         difference = student - reference
-        interval = result.get("intervals", {}).get(criterion, {}).get("f1")
+        interval = result.get("intervals", {}).get(criterion, {}).get(metric)
         entry.update(
           difference=difference,
           interval=list(interval) if interval is not None else None,
@@ -85,15 +96,19 @@ def model_blessing(
   judged = [c for c in criteria if c["passed"] is not None]
   failed = [c for c in judged if not c["passed"]]
   if not judged:
-    reason = "no evaluation set has student and reference F1 scores"
+    reason = "no evaluation set has student and reference scores"
   elif failed:
     reason = "; ".join(_criterion_text(c) for c in failed)
   else:
-    sets = sorted({c["set"] for c in judged})
-    reason = (
-      f"student F1 - single mean >= {thresholds['min_f1_vs_single']:g} and "
-      f"student F1 - ensemble >= {thresholds['min_f1_vs_ensemble']:g} on "
-      f"{', '.join(sets)}"
+    metrics = {}
+    for c in judged:
+      metrics.setdefault(c["metric"], set()).add(c["set"])
+    reason = "; ".join(
+      f"student {_metric(metric)} - single mean >= "
+      f"{thresholds['min_f1_vs_single']:g} and student {_metric(metric)} - "
+      f"ensemble >= {thresholds['min_f1_vs_ensemble']:g} on "
+      f"{', '.join(sorted(sets))}"
+      for metric, sets in sorted(metrics.items())
     )
   return {
     "blessed": bool(judged) and not failed,
@@ -107,10 +122,15 @@ def _label(criterion: str) -> str:
   return {c: label for c, _, _, label in CRITERIA}[criterion]
 
 
+def _metric(metric: str) -> str:
+  return report_lib.METRIC_LABELS.get(metric, metric)
+
+
 def _criterion_text(entry: Mapping[str, Any]) -> str:
   relation = ">=" if entry["passed"] else "<"
   return (
-    f"{entry['set']}: student F1 - {_label(entry['criterion'])} = "
+    f"{entry['set']}: student {_metric(entry['metric'])} - "
+    f"{_label(entry['criterion'])} = "
     f"{entry['difference']:+.1f} {relation} {entry['threshold']:g}"
   )
 
@@ -160,18 +180,21 @@ def render_markdown(blessing: Mapping[str, Any]) -> str:
     "",
     f"The student is {verdict} for serving: {blessing['reason']}.",
     "",
-    f"Model ({'blessed' if model['blessed'] else 'not blessed'}), F1 "
-    "points, with the paired bootstrap interval of each difference:",
+    f"Model ({'blessed' if model['blessed'] else 'not blessed'}), points "
+    "of each set's primary metric, with the paired bootstrap interval of "
+    "each difference:",
     "",
-    "| set | criterion | student F1 | reference F1 | difference | "
+    "| set | criterion | metric | student | reference | difference | "
     "interval | threshold | passed |",
-    "|---|---|---|---|---|---|---|---|",
+    "|---|---|---|---|---|---|---|---|---|",
   ]
   for c in model["criteria"]:
+    metric = _metric(c["metric"])
     if c["passed"] is None:
       lines.append(
-        f"| {c['set']} | student - {_label(c['criterion'])} | n/a | n/a | "
-        f"n/a | n/a | >= {c['threshold']:g} | no F1 on this set |"
+        f"| {c['set']} | student - {_label(c['criterion'])} | {metric} | "
+        f"n/a | n/a | n/a | n/a | >= {c['threshold']:g} | no {metric} "
+        "scores on this set |"
       )
       continue
     interval = (
@@ -180,15 +203,16 @@ def render_markdown(blessing: Mapping[str, Any]) -> str:
       else "n/a"
     )
     lines.append(
-      f"| {c['set']} | student - {_label(c['criterion'])} | "
-      f"{c['student_f1']:.1f} | {c['reference_f1']:.1f} | "
+      f"| {c['set']} | student - {_label(c['criterion'])} | {metric} | "
+      f"{c['student_score']:.1f} | {c['reference_score']:.1f} | "
       f"{c['difference']:+.1f} | {interval} | >= {c['threshold']:g} | "
       f"{'yes' if c['passed'] else '**no**'} |"
     )
   lines += [
     "",
     f"Infra ({'blessed' if infra['blessed'] else 'not blessed'}): "
-    f"{infra['reason']}.",
+    f"{infra['reason']}"
+    + (f" (in {infra['seconds']:g} s)." if "seconds" in infra else "."),
   ]
   canaries = infra.get("canaries") or []
   if canaries:

@@ -653,20 +653,24 @@ def test_prediction_file_with_a_duplicate_id_is_refused(tmp_path, run_evaluate):
 # 4. A gated push
 
 
-def _set(single, ensemble, student):
-  return {
-    "single": {"f1": single},
-    "ensemble": {"f1": ensemble},
-    "student": {"f1": student},
+def _set(single, ensemble, student, primary=None):
+  metric = primary or "f1"
+  scored = {
+    "single": {metric: single},
+    "ensemble": {metric: ensemble},
+    "student": {metric: student},
     "intervals": {
       "student_minus_single": {
-        "f1": [student - single - 1, student - single + 1]
+        metric: [student - single - 1, student - single + 1]
       },
       "student_minus_ensemble": {
-        "f1": [student - ensemble - 1, student - ensemble + 1]
+        metric: [student - ensemble - 1, student - ensemble + 1]
       },
     },
   }
+  if primary:
+    scored["primary"] = primary
+  return scored
 
 
 BLESSING_CASES = [
@@ -689,6 +693,20 @@ BLESSING_CASES = [
     False,
     "adversarial: student F1 - single mean = -10.0 < -1; adversarial: "
     "student F1 - ensemble = -15.0 < -5",
+  ),
+  (
+    # A NarrativeQA set has no F1: it is judged on its primary ROUGE-L.
+    "narrativeqa_rouge_passes",
+    {"dev": _set(30, 32, 31, "rouge_l"), "test": _set(29, 31, 30, "rouge_l")},
+    True,
+    "student ROUGE-L - single mean >= -1 and student ROUGE-L - ensemble "
+    ">= -5 on dev, test",
+  ),
+  (
+    "narrativeqa_rouge_fails",
+    {"dev": _set(30, 32, 31, "rouge_l"), "test": _set(29, 31, 27, "rouge_l")},
+    False,
+    "test: student ROUGE-L - single mean = -2.0 < -1",
   ),
   (
     "no_scored_set",
@@ -714,6 +732,10 @@ def test_model_blessing_criteria(sets, blessed, reason):
   assert ("**not blessed**" in markdown) is not blessed
   for name in sets:
     assert f"| {name} |" in markdown
+  for c in verdict["criteria"]:
+    assert c["metric"] == sets[c["set"]].get("primary", "f1")
+    label = {"f1": "F1", "rouge_l": "ROUGE-L"}[c["metric"]]
+    assert f"| {label} |" in markdown
 
 
 def _response(**changes):

@@ -61,6 +61,11 @@ def test_narrativeqa_run_reports_bleu_rouge_and_serves_spans(tmp_path):
     low, high = found["rouge_l"]
     assert low <= found["difference"]["rouge_l"] <= high
   assert report["training"]["selected_on"] == "validation"
+  # The gate judges NarrativeQA sets on ROUGE-L (they have no F1): blessed.
+  blessing = report["blessing"]
+  assert blessing["blessed"], blessing["reason"]
+  assert {c["metric"] for c in blessing["model"]["criteria"]} == {"rouge_l"}
+  assert {c["set"] for c in blessing["model"]["criteria"]} == {"dev", "test"}
   assert "speedup" in report["inference"]
   text = (out / "report.md").read_text()
   assert (
