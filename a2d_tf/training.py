@@ -252,8 +252,14 @@ def reader_use_cudnn(runtime: RuntimeConfig) -> str | bool:
 
 
 def make_optimizer(train: TrainConfig) -> keras.optimizers.Optimizer:
-  """Adam with global gradient-norm clipping at `train.clipnorm`."""
+  """Adam with global gradient-norm clipping at `train.clipnorm`.
+
+  Named: an unnamed optimizer gets "adam_1", "adam_2", ... from the
+  optimizers the process built before, and the saved model's config would
+  differ between a step run fresh and one run after others.
+  """
   return keras.optimizers.Adam(
+    name="adam",
     learning_rate=train.learning_rate,
     global_clipnorm=train.clipnorm if train.clipnorm > 0 else None,
   )

@@ -93,6 +93,44 @@ def test_record_order_matters_and_gzip_headers_do_not(tmp_path):
   assert digest.file_digest(path) != want
 
 
+def _example_bytes(entries):
+  """A serialized tf.train.Example whose feature map is in `entries` order."""
+  features = b"".join(
+    tf.train.Features(
+      feature={key: tf.train.Feature(int64_list=tf.train.Int64List(value=v))}
+    ).SerializeToString()
+    for key, v in entries
+  )
+  size, length = b"", len(features)
+  while True:  # the varint of the Features message's length
+    byte, length = length & 0x7F, length >> 7
+    size += bytes([byte | (0x80 if length else 0)])
+    if not length:
+      break
+  return b"\x0a" + size + features
+
+
+def test_examples_are_compared_by_content_not_map_order(tmp_path):
+  # Two processes writing the same features may order the map entries
+  # differently: same digest. Another value: another digest.
+  paths = {}
+  for name, entries in (
+    ("ab", [("a", [1, 2]), ("b", [3])]),
+    ("ba", [("b", [3]), ("a", [1, 2])]),
+    ("other", [("a", [1, 2]), ("b", [4])]),
+  ):
+    record = _example_bytes(entries)
+    assert tf.train.Example.FromString(record).features.feature["b"]
+    paths[name] = str(tmp_path / f"{name}.tfrecord")
+    with tf.io.TFRecordWriter(paths[name]) as w:
+      w.write(record)
+  assert _example_bytes([("a", [1]), ("b", [3])]) != _example_bytes(
+    [("b", [3]), ("a", [1])]
+  )
+  assert digest.file_digest(paths["ab"]) == digest.file_digest(paths["ba"])
+  assert digest.file_digest(paths["ab"]) != digest.file_digest(paths["other"])
+
+
 def test_saved_model_is_compared_by_its_variables(tmp_path):
   def export(path, value):
     module = tf.Module()
@@ -110,3 +148,17 @@ def test_saved_model_is_compared_by_its_variables(tmp_path):
   assert a == digest.tree_digests(str(tmp_path / "b"))
   assert a != digest.tree_digests(str(tmp_path / "c"))
   shutil.rmtree(tmp_path / "c")
+
+  # The same values under other keys (another listing order, other
+  # automatic names): the same export.
+  def export_two(path, first, second):
+    module = tf.Module()
+    module.x, module.y = tf.Variable(first), tf.Variable(second)
+    tf.saved_model.save(module, str(path))
+
+  export_two(tmp_path / "d" / "1", 2.0, [1.0, 5.0])
+  export_two(tmp_path / "e" / "1", [1.0, 5.0], 2.0)
+  export_two(tmp_path / "f" / "1", 2.0, [1.0, 6.0])
+  d = digest.tree_digests(str(tmp_path / "d"))
+  assert d == digest.tree_digests(str(tmp_path / "e"))
+  assert d != digest.tree_digests(str(tmp_path / "f"))

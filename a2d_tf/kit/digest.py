@@ -9,10 +9,18 @@ runs that computed the same thing; the digest reads past them:
   weight array of its `model.weights.h5`; not the zip's timestamps nor its
   `metadata.json` (save date).
 * `*.h5` (Keras weights): every dataset's path, dtype, shape and values.
-* `*.tfrecord`, `*.tfrecord.gz`: every record's bytes, in file order
-  (read through GZIP, whose header is left out).
-* A SavedModel's `variables/`: every variable's name, dtype, shape and
-  value (TF's checkpoint reader), the object-graph entry left out. Its
+* `*.tfrecord`, `*.tfrecord.gz`: every record, in file order (read
+  through GZIP, whose header is left out); a record that parses as a
+  `tf.train.Example` is digested in protobuf's deterministic
+  serialization, since the order in which a process writes the entries of
+  its feature map is not fixed (two processes writing the same features
+  write different bytes); any other record by its bytes.
+* A SavedModel's `variables/`: the multiset of its variables' dtypes,
+  shapes and values (TF's checkpoint reader), the object-graph entry left
+  out. Not their checkpoint keys or names: an export lists its variables
+  in an order, and under automatic layer names (`dense_18`), that depend
+  on what the exporting process built before; the `.keras` model it was
+  exported from is compared with its names. Its
   `saved_model.pb` and `fingerprint.pb` are left out: traced function
   names count the functions the process traced before, so they differ
   between processes that export the same model.
@@ -42,7 +50,20 @@ from typing import Any
 # JSON keys whose values are wall-clock timings or say what a step did in
 # this process rather than what it produced.
 VOLATILE_KEYS = frozenset(
-  {"single_s", "ensemble_s", "student_s", "speedup", "status"}
+  {
+    "single_s",
+    "ensemble_s",
+    "student_s",
+    "speedup",
+    "speedup_over_single",
+    "speedup_over_ensemble",
+    # The infra check's wall time.
+    "seconds",
+    # Compressed bytes on disk: GZIP of records whose feature maps a
+    # process may write in another order (see the TFRecord rule).
+    "file_bytes_per_example",
+    "status",
+  }
 )
 _SKIPPED_NAMES = frozenset({".a2d.lock", "saved_model.pb", "fingerprint.pb"})
 
@@ -158,6 +179,20 @@ def _keras_digest(path: str) -> str:
   return digest.hexdigest()
 
 
+def _canonical_record(data: bytes) -> bytes:
+  """A `tf.train.Example`'s deterministic bytes; other records as they are."""
+  from google.protobuf import message
+  from tensorflow.core.example import example_pb2
+
+  try:
+    example = example_pb2.Example.FromString(data)
+  except message.DecodeError:
+    return data
+  canonical = example.SerializeToString(deterministic=True)
+  # Bytes that happen to parse as an Example but are not one stay as read.
+  return canonical if len(canonical) == len(data) else data
+
+
 def _tfrecord_digest(path: str) -> str:
   opener = gzip.open if path.endswith(".gz") else open
   digest = hashlib.sha256()
@@ -172,7 +207,7 @@ def _tfrecord_digest(path: str) -> str:
       data = f.read(length)
       if len(data) < length or len(f.read(4)) < 4:
         raise ValueError(f"{path}: truncated TFRecord")
-      digest.update(struct.pack("<Q", length) + data)
+      digest.update(struct.pack("<Q", length) + _canonical_record(data))
   return digest.hexdigest()
 
 
@@ -181,14 +216,16 @@ def _saved_model_variables(variables_dir: str, root: str) -> dict[str, str]:
   import tensorflow as tf
 
   reader = tf.train.load_checkpoint(os.path.join(variables_dir, "variables"))
-  digest = hashlib.sha256()
-  for name in sorted(reader.get_variable_to_shape_map()):
+  each = []
+  for name in reader.get_variable_to_shape_map():
     if name == "_CHECKPOINTABLE_OBJECT_GRAPH":
       continue
     array = np.asarray(reader.get_tensor(name))
-    digest.update(f"{name}|{array.dtype.str}|{array.shape}|".encode())
+    one = hashlib.sha256(f"{array.dtype.str}|{array.shape}|".encode())
     if array.dtype == object:  # strings
-      digest.update(b"\0".join(bytes(v) for v in array.ravel().tolist()))
+      one.update(b"\0".join(bytes(v) for v in array.ravel().tolist()))
     else:
-      digest.update(np.ascontiguousarray(array).tobytes())
+      one.update(np.ascontiguousarray(array).tobytes())
+    each.append(one.hexdigest())
+  digest = hashlib.sha256("|".join(sorted(each)).encode())
   return {os.path.relpath(variables_dir, root): digest.hexdigest()}

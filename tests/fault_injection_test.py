@@ -1,0 +1,136 @@
+"""Fault injection: a run killed again and again ends where a clean one does.
+
+One slow test runs the tiny pipeline once without interruption, then once
+more into another folder, killed with SIGKILL (the whole process group, as a
+preempted container: the infra check's child process dies too) at
+`NUM_KILLS` points and re-run after each until it finishes. The kill points
+are drawn with a fixed seed: a step, from every step that does work, and a
+delay after that step's start line. Afterwards every file of the two output
+folders has the same content digest (`kit.digest.tree_digests`: weights,
+records and reports compared value by value, timings left out), no work
+folder is left, and each kill point is listed in the failure message.
+"""
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from a2d_tf.kit import digest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SEED = 13
+NUM_KILLS = 3
+# Steps a kill can hit, with the longest delay after their start line
+# (seconds): within the step on this machine's tiny run.
+KILLABLE = {
+  "transform": 0.5,
+  "train_teacher_0": 8.0,
+  "train_teacher_1": 8.0,
+  "distill_knowledge_train": 2.0,
+  "train_student": 10.0,
+  "evaluate": 2.0,
+  "export": 4.0,
+  "validate_model": 4.0,
+}
+ARGS = [
+  "--preset=tiny",
+  "--num_teachers=2",
+  "--override=data.synthetic_train_size=24",
+  "--override=data.synthetic_dev_size=6",
+  "--override=train.epochs=2",
+  # A few batches per epoch: a kill can land between two of them.
+  "--override=train.batch_size=32",
+  "--override=model.aligner_hops=1",
+  "--override=model.pointer_hops=1",
+  "--timing_repeats=1",
+  "--override=export.min_f1_vs_single=-100",
+  "--override=export.min_f1_vs_ensemble=-100",
+]
+
+
+def _env():
+  env = dict(os.environ)
+  env["PYTHONPATH"] = ROOT
+  env["PYTHONUNBUFFERED"] = "1"
+  env["CUDA_VISIBLE_DEVICES"] = ""
+  return env
+
+
+def _start(out, log_path):
+  with open(log_path, "w") as log:
+    return subprocess.Popen(
+      [sys.executable, "-m", "pipelines.local_runner", f"--output_dir={out}"]
+      + ARGS,
+      cwd=ROOT,
+      env=_env(),
+      stdout=log,
+      stderr=subprocess.STDOUT,
+      start_new_session=True,
+    )
+
+
+def _run_killed_at(out, log_path, step, delay, timeout=900):
+  """Runs until `step` has run `delay` seconds, then kills the group.
+
+  Returns:
+    "killed", or "finished" when the run ended first (the step was cached
+    or took less than `delay`).
+  """
+  process = _start(out, log_path)
+  deadline = time.monotonic() + timeout
+  started = None
+  try:
+    while time.monotonic() < deadline:
+      if process.poll() is not None:
+        assert process.returncode == 0, log_path.read_text()[-3000:]
+        return "finished"
+      if started is None and f"] {step}: start (" in log_path.read_text():
+        started = time.monotonic()
+      if started is not None and time.monotonic() - started >= delay:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=60)
+        return "killed"
+      time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {step}")
+  finally:
+    if process.poll() is None:
+      os.killpg(process.pid, signal.SIGKILL)
+      process.wait(timeout=60)
+
+
+def _kill_points():
+  rng = random.Random(SEED)
+  # Pipeline order: each kill lands at or after the previous one's step.
+  order = list(KILLABLE)
+  steps = sorted(rng.sample(order, NUM_KILLS), key=order.index)
+  return [(s, round(rng.uniform(0.0, KILLABLE[s]), 2)) for s in steps]
+
+
+@pytest.mark.slow
+def test_run_killed_at_seeded_points_matches_a_clean_run(tmp_path):
+  clean = tmp_path / "clean"
+  assert _run_killed_at(clean, tmp_path / "clean.log", "never", 0) == (
+    "finished"
+  )
+
+  killed = tmp_path / "killed"
+  points = _kill_points()
+  outcomes = []
+  for index, (step, delay) in enumerate(points):
+    outcome = _run_killed_at(killed, tmp_path / f"kill{index}.log", step, delay)
+    outcomes.append((step, delay, outcome))
+  assert any(o == "killed" for *_, o in outcomes), outcomes
+  final = tmp_path / "final.log"
+  assert _run_killed_at(killed, final, "never", 0) == "finished"
+
+  want = digest.tree_digests(str(clean))
+  got = digest.tree_digests(str(killed))
+  assert sorted(got) == sorted(want), (outcomes, set(got) ^ set(want))
+  differing = sorted(p for p in want if got[p] != want[p])
+  assert not differing, (outcomes, differing)
+  assert not [p for p in got if "/.work-" in p or "beam-temp" in p]
