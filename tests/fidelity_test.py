@@ -47,6 +47,9 @@ def test_tiny_run_prints_every_figure(tmp_path):
     "--override=distill.epochs=1",
     "--override=train.batch_size=128",
     "--override=data.adversarial_questions=10",
+    # One aligning and one pointer hop: half the graph per model.
+    "--override=model.aligner_hops=1",
+    "--override=model.pointer_hops=1",
     "--override=runtime.run_eagerly=true",
     "--timing_repeats=0",
   )

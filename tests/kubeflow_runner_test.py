@@ -103,6 +103,8 @@ def _tiny_pipeline(num_teachers: int) -> kit.Pipeline:
       "data.synthetic_train_size=20",
       "data.synthetic_dev_size=6",
       "train.batch_size=128",
+      "model.aligner_hops=1",
+      "model.pointer_hops=1",
       "runtime.run_eagerly=true",
     ],
   )
@@ -345,6 +347,9 @@ def test_cli_compiles_then_local_run_writes_report(tmp_path, monkeypatch):
       "--override=data.synthetic_dev_size=6",
       # One batch per epoch and set, steps not traced: a faster test.
       "--override=train.batch_size=128",
+      # One aligning and one pointer hop: half the graph per model.
+      "--override=model.aligner_hops=1",
+      "--override=model.pointer_hops=1",
       "--override=runtime.run_eagerly=true",
       "--timing_repeats=1",
     ],
