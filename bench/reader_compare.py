@@ -133,6 +133,16 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
   return statistics.fmean(values), std
 
 
+def with_run_eagerly(config, run_eagerly: bool | None):
+  """`config` with `runtime.run_eagerly` set, or as it is for None."""
+  if run_eagerly is None:
+    return config
+  return dataclasses.replace(
+    config,
+    runtime=dataclasses.replace(config.runtime, run_eagerly=run_eagerly),
+  )
+
+
 def main(argv: list[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -249,12 +259,7 @@ def _compare(out_dir: str, seeds: list[int], variants: dict) -> None:
       )
       run_began = time.monotonic()
       reader = training.train(
-        dataclasses.replace(
-          config,
-          runtime=dataclasses.replace(
-            config.runtime, run_eagerly=_RUN_EAGERLY.value
-          ),
-        ),
+        with_run_eagerly(config, _RUN_EAGERLY.value),
         training.CE,
         vocab.num_words,
         vocab.num_chars,

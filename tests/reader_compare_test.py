@@ -79,3 +79,29 @@ def test_bad_variant_is_a_usage_error():
   proc = _run("--variants=rmr+pos")
   assert proc.returncode != 0
   assert "unknown modifier(s) ['pos']" in proc.stderr
+
+
+_RUNTIME_CHECK = """
+from a2d_tf import config as config_lib
+from bench import reader_compare
+
+config = config_lib.get_config("small")
+# Without --run_eagerly the config's own setting stays, and it validates.
+kept = reader_compare.with_run_eagerly(config, None)
+assert kept.runtime.run_eagerly is config.runtime.run_eagerly is False
+config_lib.check(kept)
+assert reader_compare.with_run_eagerly(config, True).runtime.run_eagerly
+print("ok")
+"""
+
+
+def test_run_eagerly_flag_unset_keeps_the_configs_runtime():
+  proc = subprocess.run(
+    [sys.executable, "-c", _RUNTIME_CHECK],
+    cwd=ROOT,
+    env={**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
+  assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-2000:]
