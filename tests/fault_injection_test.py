@@ -121,19 +121,19 @@ def test_run_killed_at_seeded_points_matches_a_clean_run(tmp_path):
   clean_log = tmp_path / "clean.log"
   clean_run = _start(clean, clean_log)
   killed = tmp_path / "killed"
-  points = _kill_points()
   outcomes = []
-  for index, (step, delay) in enumerate(points):
-    outcome = _run_killed_at(killed, tmp_path / f"kill{index}.log", step, delay)
-    outcomes.append((step, delay, outcome))
-  assert any(o == "killed" for *_, o in outcomes), outcomes
-  final = tmp_path / "final.log"
-  assert _run_killed_at(killed, final, "never", 0) == "finished"
   try:
+    for index, (step, delay) in enumerate(_kill_points()):
+      log = tmp_path / f"kill{index}.log"
+      outcomes.append((step, delay, _run_killed_at(killed, log, step, delay)))
+    assert any(o == "killed" for *_, o in outcomes), outcomes
+    final = tmp_path / "final.log"
+    assert _run_killed_at(killed, final, "never", 0) == "finished"
     assert clean_run.wait(timeout=900) == 0, clean_log.read_text()[-3000:]
   finally:
     if clean_run.poll() is None:
       os.killpg(clean_run.pid, signal.SIGKILL)
+      clean_run.wait(timeout=60)
 
   want = digest.tree_digests(str(clean))
   got = digest.tree_digests(str(killed))
