@@ -20,10 +20,10 @@ import sys
 import time
 
 import pytest
+from local_runner_test import ROOT, SMALL_RUN, _env
 
 from a2d_tf.kit import digest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SEED = 13
 NUM_KILLS = 3
 # Steps a kill can hit, with the longest delay after their start line
@@ -38,29 +38,15 @@ KILLABLE = {
   "export": 4.0,
   "validate_model": 4.0,
 }
+# The local runner's tiny run, with two epochs of a few batches each (a kill
+# can land between two of them) and no timing (left out of the digests).
+_REPLACED = ("--override=train.epochs", "--override=train.batch_size")
 ARGS = [
-  "--preset=tiny",
-  "--num_teachers=2",
-  "--override=data.synthetic_train_size=24",
-  "--override=data.synthetic_dev_size=6",
+  *(a for a in SMALL_RUN if not a.startswith((*_REPLACED, "--timing_repeats"))),
   "--override=train.epochs=2",
-  # A few batches per epoch: a kill can land between two of them.
   "--override=train.batch_size=32",
-  "--override=model.aligner_hops=1",
-  "--override=model.pointer_hops=1",
-  # Timings are left out of the digests: skip them.
   "--timing_repeats=0",
-  "--override=export.min_f1_vs_single=-100",
-  "--override=export.min_f1_vs_ensemble=-100",
 ]
-
-
-def _env():
-  env = dict(os.environ)
-  env["PYTHONPATH"] = ROOT
-  env["PYTHONUNBUFFERED"] = "1"
-  env["CUDA_VISIBLE_DEVICES"] = ""
-  return env
 
 
 def _start(out, log_path):
