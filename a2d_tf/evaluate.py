@@ -4,6 +4,8 @@ Usage:
   python -m a2d_tf.evaluate DATASET_FILE PREDICTION_FILE [--task=squad]
   python -m a2d_tf.evaluate DATASET PREDICTION_FILE --task=narrativeqa \
     [--split=test]
+  python -m a2d_tf.evaluate DATASET_FILE PREDICTION_FILE \
+    --compare_to=OTHER_PREDICTION_FILE [--resamples=1000] [--seed=1]
 
 DATASET_FILE is a SQuAD-format JSON file (`{"version": .., "data": [..]}`),
 PREDICTION_FILE a JSON object mapping question id to answer text. The scores
@@ -19,6 +21,16 @@ are scored under the ids `read_narrativeqa` gives them. The scores are
 `{"bleu_1": .., "bleu_4": .., "rouge_l": ..}` in percent, computed with the
 COCO caption code as earlier NarrativeQA results were
 (`a2d_tf.metrics.narrativeqa`).
+
+With `--compare_to`, the same questions are also scored for a second
+system and the output is `{"scores": .., "other_scores": ..,
+"difference": {metric: {"difference", "interval", "excludes_zero", ..}}}`:
+PREDICTION_FILE minus OTHER_PREDICTION_FILE, in points, with the paired
+bootstrap interval over the units the means average (questions; original
+questions on `--task=adversarial`; ROUGE-L per question for NarrativeQA,
+whose BLEU is corpus-level and gets no interval), as the pipeline's
+report computes its intervals (`a2d_tf.metrics.bootstrap`). A difference
+whose interval contains 0 is not resolved by the set.
 
 Questions without a prediction score 0 and are reported on stderr. Bad input
 ends with a one-line error on stderr and exit status 1: besides malformed
@@ -39,7 +51,7 @@ from absl import app, flags
 
 from a2d_tf.data import narrativeqa as narrativeqa_data
 from a2d_tf.data.records import DataError
-from a2d_tf.metrics import adversarial, narrativeqa, squad
+from a2d_tf.metrics import adversarial, bootstrap, narrativeqa, squad
 
 EXPECTED_VERSION = "1.1"
 TASKS = ("squad", "adversarial", "narrativeqa")
@@ -59,6 +71,29 @@ _SPLIT = flags.DEFINE_enum(
   list(narrativeqa_data.SPLITS),
   "The NarrativeQA split scored when DATASET is the NarrativeQA directory "
   "or its qaps.csv (--task=narrativeqa only).",
+)
+
+_COMPARE_TO = flags.DEFINE_string(
+  "compare_to",
+  None,
+  "A second prediction file: also print PREDICTION_FILE minus it, with a "
+  "paired bootstrap confidence interval per metric.",
+)
+_RESAMPLES = flags.DEFINE_integer(
+  "resamples",
+  bootstrap.DEFAULT_RESAMPLES,
+  "Bootstrap resamples of --compare_to's intervals.",
+  lower_bound=1,
+)
+_SEED = flags.DEFINE_integer(
+  "seed", 1, "Seed of --compare_to's resampling (the report's is 1)."
+)
+_CONFIDENCE = flags.DEFINE_float(
+  "confidence",
+  bootstrap.DEFAULT_CONFIDENCE,
+  "Two-sided coverage of --compare_to's intervals.",
+  lower_bound=0.5,
+  upper_bound=0.999,
 )
 
 
@@ -172,25 +207,83 @@ def run(
     DataError: The dataset is malformed.
     ValueError: Unknown task.
   """
+  scores, missing_ids, _ = run_with_units(task, data, predictions)
+  return scores, missing_ids
+
+
+def run_with_units(
+  task: str, data: Any, predictions: dict[str, str]
+) -> tuple[dict[str, Any], tuple[str, ...], dict[str, dict[str, float]]]:
+  """`run`, and the per-unit scores (in [0, 1]) its means average.
+
+  Returns:
+    The scores, the ids without a prediction, and metric -> unit id ->
+    score: `exact_match` and `f1` by question (by original question for
+    "adversarial"), `rouge_l` by question for "narrativeqa".
+
+  Raises:
+    DataError: The dataset is malformed.
+    ValueError: Unknown task.
+  """
   if task == "squad":
     result = squad.evaluate_with_details(data, predictions)
+    units = {"exact_match": result.exact_match_by_id, "f1": result.f1_by_id}
   elif task == "adversarial":
     result = adversarial.evaluate_adversarial_with_details(data, predictions)
+    units = {
+      "exact_match": result.exact_match_by_original,
+      "f1": result.f1_by_original,
+    }
   elif task == "narrativeqa":
     result = narrativeqa.evaluate_with_details(data, predictions)
+    units = {"rouge_l": result.rouge_l_by_id}
   else:
     raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
-  return result.summary(), result.missing_ids
+  return result.summary(), result.missing_ids, units
 
 
-def _report_missing(missing_ids: Sequence[str]) -> None:
+def compare(
+  units: dict[str, dict[str, float]],
+  other_units: dict[str, dict[str, float]],
+  num_resamples: int = bootstrap.DEFAULT_RESAMPLES,
+  seed: int = 1,
+  confidence: float = bootstrap.DEFAULT_CONFIDENCE,
+) -> dict[str, dict[str, Any]]:
+  """Per metric, the first system minus the second with its interval.
+
+  Args:
+    units: Metric -> unit id -> score of the first system (`run_with_units`).
+    other_units: The same for the second system, on the same dataset.
+    num_resamples: Bootstrap resamples.
+    seed: Seed of the resampling.
+    confidence: Two-sided coverage.
+
+  Returns:
+    Metric -> `bootstrap.paired_bootstrap_interval`'s result (points).
+  """
+  return {
+    metric: bootstrap.paired_bootstrap_interval(
+      scores,
+      other_units[metric],
+      num_resamples=num_resamples,
+      seed=seed,
+      confidence=confidence,
+    )
+    for metric, scores in units.items()
+  }
+
+
+def _report_missing(
+  missing_ids: Sequence[str], path: str | None = None
+) -> None:
   if not missing_ids:
     return
   listed = ", ".join(missing_ids[:_MAX_LISTED_IDS])
   more = ", ..." if len(missing_ids) > _MAX_LISTED_IDS else ""
+  where = f" in {path}" if path else ""
   print(
-    f"{len(missing_ids)} unanswered question(s) will receive score 0: "
-    f"{listed}{more}",
+    f"{len(missing_ids)} unanswered question(s){where} will receive score "
+    f"0: {listed}{more}",
     file=sys.stderr,
   )
 
@@ -199,7 +292,8 @@ def main(argv: Sequence[str]) -> int:
   if len(argv) != 3:
     print(
       "usage: python -m a2d_tf.evaluate DATASET_FILE PREDICTION_FILE "
-      f"[--task={'|'.join(TASKS)}] [--split=test]",
+      f"[--task={'|'.join(TASKS)}] [--split=test] "
+      "[--compare_to=OTHER_PREDICTION_FILE]",
       file=sys.stderr,
     )
     return 2
@@ -216,7 +310,14 @@ def main(argv: Sequence[str]) -> int:
           file=sys.stderr,
         )
     predictions = load_predictions(prediction_path)
-    scores, missing_ids = run(_TASK.value, data, predictions)
+    other = (
+      None if _COMPARE_TO.value is None else load_predictions(_COMPARE_TO.value)
+    )
+    scores, missing_ids, units = run_with_units(_TASK.value, data, predictions)
+    if other is not None:
+      other_scores, other_missing, other_units = run_with_units(
+        _TASK.value, data, other
+      )
   except InputError as e:
     print(f"error: {e}", file=sys.stderr)
     return 1
@@ -225,7 +326,25 @@ def main(argv: Sequence[str]) -> int:
     print(f"error: {where}{e}", file=sys.stderr)
     return 1
   _report_missing(missing_ids)
-  print(json.dumps(scores))
+  if other is None:
+    print(json.dumps(scores))
+    return 0
+  _report_missing(other_missing, _COMPARE_TO.value)
+  print(
+    json.dumps(
+      {
+        "scores": scores,
+        "other_scores": other_scores,
+        "difference": compare(
+          units,
+          other_units,
+          num_resamples=_RESAMPLES.value,
+          seed=_SEED.value,
+          confidence=_CONFIDENCE.value,
+        ),
+      }
+    )
+  )
   return 0
 
 

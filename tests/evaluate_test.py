@@ -326,3 +326,89 @@ def test_cli_narrativeqa_bad_references_one_line_error(
   assert len(lines) == 1, result.stderr
   assert lines[0].startswith("error: ")
   assert message in lines[0]
+
+
+_ALL_RIGHT = {
+  "q1": "Denver Broncos",
+  "q2": "cat sat on the mat",
+  "q3": "Paris",
+  "q1-addsent": "Denver Broncos",
+}
+
+
+def test_cli_compare_to_prints_the_paired_difference_and_interval(tmp_path):
+  dataset = _dataset_json()
+  result = _run(
+    _write(tmp_path, "dev.json", dataset),
+    _write(tmp_path, "a.json", _ALL_RIGHT),
+    f"--compare_to={_write(tmp_path, 'b.json', _PREDICTIONS)}",
+    "--resamples=200",
+  )
+  assert result.returncode == 0, result.stderr
+  out = json.loads(result.stdout)
+  assert out["scores"] == squad.evaluate(dataset["data"], _ALL_RIGHT)
+  assert out["other_scores"] == squad.evaluate(dataset["data"], _PREDICTIONS)
+  # The other file misses q3: named with its path.
+  assert "1 unanswered question(s) in " in result.stderr
+  assert "b.json" in result.stderr
+  for metric in ("exact_match", "f1"):
+    diff = out["difference"][metric]
+    assert diff["difference"] == pytest.approx(
+      out["scores"][metric] - out["other_scores"][metric]
+    )
+    low, high = diff["interval"]
+    assert low <= diff["difference"] <= high
+    assert diff["units"] == 4 and diff["resamples"] == 200
+    # Every question is at least as good in the first file, q3 better.
+    assert low >= 0 and diff["excludes_zero"] == (low > 0)
+
+
+def test_cli_compare_to_itself_is_not_resolved(tmp_path):
+  dataset = _write(tmp_path, "dev.json", _dataset_json())
+  predictions = _write(tmp_path, "a.json", _PREDICTIONS)
+  result = _run(dataset, predictions, f"--compare_to={predictions}")
+  assert result.returncode == 0, result.stderr
+  diff = json.loads(result.stdout)["difference"]["f1"]
+  assert diff["difference"] == 0 and diff["interval"] == [0.0, 0.0]
+  assert diff["excludes_zero"] is False
+
+
+def test_cli_compare_to_adversarial_resamples_original_questions(tmp_path):
+  result = _run(
+    _write(tmp_path, "dev.json", _dataset_json()),
+    _write(tmp_path, "a.json", _ALL_RIGHT),
+    f"--compare_to={_write(tmp_path, 'b.json', _PREDICTIONS)}",
+    "--task=adversarial",
+  )
+  assert result.returncode == 0, result.stderr
+  out = json.loads(result.stdout)
+  # q1 and q1-addsent are one unit: 3 originals.
+  assert out["difference"]["f1"]["units"] == 3
+  assert out["scores"]["num_original"] == 3
+  assert out["difference"]["exact_match"]["difference"] == pytest.approx(100.0)
+
+
+def test_cli_compare_to_bad_file_is_one_line_error(tmp_path):
+  result = _run(
+    _write(tmp_path, "dev.json", _dataset_json()),
+    _write(tmp_path, "a.json", _PREDICTIONS),
+    f"--compare_to={_write(tmp_path, 'b.json', '[1')}",
+  )
+  assert result.returncode == 1
+  assert result.stdout == ""
+  lines = result.stderr.strip().splitlines()
+  assert len(lines) == 1 and "prediction file" in lines[0]
+  assert "b.json" in lines[0] and "Traceback" not in result.stderr
+
+
+def test_compare_is_seeded_and_uses_every_metric():
+  from a2d_tf import evaluate
+
+  units = {"f1": {"a": 1.0, "b": 0.5, "c": 0.0}, "exact_match": {"a": 1.0}}
+  other = {"f1": {"a": 0.0, "b": 0.5, "c": 0.0}, "exact_match": {"a": 0.0}}
+  first = evaluate.compare(units, other, num_resamples=50, seed=3)
+  assert first == evaluate.compare(units, other, num_resamples=50, seed=3)
+  assert set(first) == {"f1", "exact_match"}
+  assert first["f1"]["difference"] == pytest.approx(100 / 3)
+  with pytest.raises(ValueError, match="same units"):
+    evaluate.compare(units, {"f1": {"a": 0.0}, "exact_match": {"a": 0.0}})
