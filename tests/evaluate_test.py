@@ -412,3 +412,22 @@ def test_compare_is_seeded_and_uses_every_metric():
   assert first["f1"]["difference"] == pytest.approx(100 / 3)
   with pytest.raises(ValueError, match="same units"):
     evaluate.compare(units, {"f1": {"a": 0.0}, "exact_match": {"a": 0.0}})
+
+
+def test_cli_compare_to_narrativeqa_has_an_interval_on_rouge_l_only(tmp_path):
+  refs = _write(tmp_path, "refs.json", _NQA_REFERENCES)
+  result = _run(
+    refs,
+    _write(tmp_path, "a.json", _NQA_PREDICTIONS),
+    f"--compare_to={_write(tmp_path, 'b.json', {})}",
+    "--task=narrativeqa",
+  )
+  assert result.returncode == 0, result.stderr
+  out = json.loads(result.stdout)
+  assert set(out["difference"]) == {"rouge_l"}
+  diff = out["difference"]["rouge_l"]
+  assert diff["units"] == len(_NQA_REFERENCES)
+  assert diff["difference"] == pytest.approx(
+    out["scores"]["rouge_l"] - out["other_scores"]["rouge_l"]
+  )
+  assert diff["difference"] > 0
