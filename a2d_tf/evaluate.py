@@ -242,37 +242,6 @@ def run_with_units(
   return result.summary(), result.missing_ids, units
 
 
-def compare(
-  units: dict[str, dict[str, float]],
-  other_units: dict[str, dict[str, float]],
-  num_resamples: int = bootstrap.DEFAULT_RESAMPLES,
-  seed: int = 1,
-  confidence: float = bootstrap.DEFAULT_CONFIDENCE,
-) -> dict[str, dict[str, Any]]:
-  """Per metric, the first system minus the second with its interval.
-
-  Args:
-    units: Metric -> unit id -> score of the first system (`run_with_units`).
-    other_units: The same for the second system, on the same dataset.
-    num_resamples: Bootstrap resamples.
-    seed: Seed of the resampling.
-    confidence: Two-sided coverage.
-
-  Returns:
-    Metric -> `bootstrap.paired_bootstrap_interval`'s result (points).
-  """
-  return {
-    metric: bootstrap.paired_bootstrap_interval(
-      scores,
-      other_units[metric],
-      num_resamples=num_resamples,
-      seed=seed,
-      confidence=confidence,
-    )
-    for metric, scores in units.items()
-  }
-
-
 def _report_missing(
   missing_ids: Sequence[str], path: str | None = None
 ) -> None:
@@ -335,7 +304,7 @@ def main(argv: Sequence[str]) -> int:
       {
         "scores": scores,
         "other_scores": other_scores,
-        "difference": compare(
+        "difference": bootstrap.paired_intervals(
           units,
           other_units,
           num_resamples=_RESAMPLES.value,

@@ -277,12 +277,9 @@ def _score_systems(
   units = {"single": single_units, "ensemble": ensemble_units}
   intervals: dict[str, Any] = {}
   for name, other in COMPARISONS:
-    found = {
-      m: bootstrap.paired_bootstrap_interval(
-        student_units[m], units[other][m], num_resamples, seed
-      )
-      for m in unit_metrics
-    }
+    found = bootstrap.paired_intervals(
+      student_units, units[other], unit_metrics, num_resamples, seed
+    )
     intervals[name] = {
       **{m: found[m]["interval"] for m in unit_metrics},
       "difference": {m: found[m]["difference"] for m in unit_metrics},

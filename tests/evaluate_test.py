@@ -402,16 +402,20 @@ def test_cli_compare_to_bad_file_is_one_line_error(tmp_path):
 
 
 def test_compare_is_seeded_and_uses_every_metric():
-  from a2d_tf import evaluate
+  from a2d_tf.metrics import bootstrap
 
   units = {"f1": {"a": 1.0, "b": 0.5, "c": 0.0}, "exact_match": {"a": 1.0}}
   other = {"f1": {"a": 0.0, "b": 0.5, "c": 0.0}, "exact_match": {"a": 0.0}}
-  first = evaluate.compare(units, other, num_resamples=50, seed=3)
-  assert first == evaluate.compare(units, other, num_resamples=50, seed=3)
+  first = bootstrap.paired_intervals(units, other, num_resamples=50, seed=3)
+  assert first == bootstrap.paired_intervals(
+    units, other, num_resamples=50, seed=3
+  )
   assert set(first) == {"f1", "exact_match"}
   assert first["f1"]["difference"] == pytest.approx(100 / 3)
   with pytest.raises(ValueError, match="same units"):
-    evaluate.compare(units, {"f1": {"a": 0.0}, "exact_match": {"a": 0.0}})
+    bootstrap.paired_intervals(
+      units, {"f1": {"a": 0.0}, "exact_match": {"a": 0.0}}
+    )
 
 
 def test_cli_compare_to_narrativeqa_has_an_interval_on_rouge_l_only(tmp_path):

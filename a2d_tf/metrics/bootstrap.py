@@ -15,7 +15,7 @@ variants), the units the reported means average over.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -92,4 +92,41 @@ def paired_bootstrap_interval(
     "units": int(n),
     "resamples": int(num_resamples),
     "confidence": float(confidence),
+  }
+
+
+def paired_intervals(
+  units: Mapping[str, Mapping[str, float]],
+  other_units: Mapping[str, Mapping[str, float]],
+  metrics: Sequence[str] | None = None,
+  num_resamples: int = DEFAULT_RESAMPLES,
+  seed: int = 0,
+  confidence: float = DEFAULT_CONFIDENCE,
+) -> dict[str, dict[str, float | int | list[float]]]:
+  """`paired_bootstrap_interval` per metric, one system against another.
+
+  Args:
+    units: Metric -> unit id -> score of the first system.
+    other_units: The same for the second system, on the same units.
+    metrics: The metrics to compare (default: every metric of `units`).
+    num_resamples: Bootstrap resamples.
+    seed: Seed of the resampling (the same for every metric).
+    confidence: Two-sided coverage.
+
+  Returns:
+    Metric -> the first system minus the second (`difference`, `interval`,
+    `excludes_zero`, ...; points).
+
+  Raises:
+    ValueError: On mismatched or empty units, or a bad parameter.
+  """
+  return {
+    metric: paired_bootstrap_interval(
+      units[metric],
+      other_units[metric],
+      num_resamples=num_resamples,
+      seed=seed,
+      confidence=confidence,
+    )
+    for metric in (units if metrics is None else metrics)
   }
